@@ -1,0 +1,1 @@
+"""The PyQt6 desktop program; the only package that imports Qt."""

@@ -1,0 +1,1 @@
+"""Computation: model, codec, runtime, detectors, tracker, video and pipeline. No Qt here."""

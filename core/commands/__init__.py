@@ -1,0 +1,1 @@
+"""Command-line subcommands of `run.py`; each module exposes `main(argv) -> int`."""

@@ -1,0 +1,36 @@
+"""Command-line options shared by every command that needs a model."""
+
+import argparse
+from pathlib import Path
+
+from core.errors import UserError
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--checkpoint", type=Path, help="our checkpoint (.pt); it carries its own config")
+    group.add_argument("--width", type=int, default=32, help="HRNet width when no checkpoint is given")
+    group.add_argument("--preset", default="baseline", help="attention preset or positions like 1.1,2.1")
+    group.add_argument("--input-size", default="192x256", help="crop width x height, e.g. 192x256 or 288x384")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'192x256' -> (192, 256): width first, as OpenCV orders sizes."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"size must look like WIDTHxHEIGHT (e.g. 192x256), got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 4 or h % 4:
+        raise UserError(f"size {text!r}: width and height must be positive multiples of 4")
+    return w, h
+
+
+def model_from_args(args: argparse.Namespace):
+    """(model, trained): a checkpoint's model, or an untrained one built from --width/--preset."""
+    from core.checkpoint import load_model
+    from core.model import build_model
+
+    if args.checkpoint is not None:
+        return load_model(args.checkpoint), True
+    model = build_model(width=args.width, preset=args.preset, input_size=parse_size(args.input_size))
+    return model, False

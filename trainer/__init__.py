@@ -1,0 +1,1 @@
+"""COCO keypoint training and evaluation on top of `core`."""
