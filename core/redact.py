@@ -1,0 +1,65 @@
+"""Credential redaction for stream URLs, so passwords never reach logs, outputs, errors or window titles.
+
+Camera URLs routinely carry credentials (`rtsp://admin:pw@10.0.0.5/stream1`, `...?token=abc`). Every
+place that shows a source name or an error about it goes through `redact_url` / `redact_text`.
+"""
+
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+
+# scheme://userinfo@ — greedy up to the last "@" before the path, so a password containing "@" is covered.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s]*@)")
+# name=value in a query string (or fragment); the value runs to the next separator.
+_PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
+# Any URL inside free text (error messages from OpenCV/FFmpeg, log lines).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+
+# A query parameter is secret when one of its words (split at _ - . and camelCase) is one of these.
+_SECRET_WORDS = {"password", "passwd", "pwd", "pass", "secret", "token", "key", "apikey", "auth", "sig",
+                 "signature", "credential", "credentials", "session", "sessionid"}  # fmt: skip
+
+
+def _is_secret_name(name: str) -> bool:
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return any(word in _SECRET_WORDS for word in re.split(r"[_\-.]+", words))
+
+
+def redact_url(url: str) -> str:
+    """`rtsp://user:pass@host/x?token=t&ch=1` -> `rtsp://***@host/x?token=***&ch=1`.
+
+    Non-URL strings (file paths, webcam indices) come back unchanged.
+    """
+    if "://" not in url:
+        return url
+    url = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", url, count=1)
+
+    def mask_param(match: re.Match) -> str:
+        if _is_secret_name(match["name"]):
+            return f"{match['sep']}{match['name']}={MASK}"
+        return match[0]
+
+    return _PARAM.sub(mask_param, url)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The literal secrets in a URL (password, user info, secret query values), longest first."""
+    secrets: list[str] = []
+    match = _USERINFO.search(url)
+    if match:
+        userinfo = match["userinfo"][:-1]
+        secrets.append(userinfo)
+        if ":" in userinfo:
+            secrets.append(userinfo.split(":", 1)[1])
+    secrets += [m["value"] for m in _PARAM.finditer(url) if _is_secret_name(m["name"]) and m["value"]]
+    return sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Redact every URL found in `text`, then any literal `secrets` left (e.g. a password echoed alone)."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m[0]), text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
