@@ -1,0 +1,59 @@
+"""`run.py mot` and `run.py mot-eval` end to end on MOT15 TUD-Campus."""
+
+import shutil
+
+import numpy as np
+
+import run
+from core.motchallenge import load_results, read_table
+
+
+def test_mot_then_mot_eval_on_tud_campus(shared_data, tmp_path, capsys):
+    det = shared_data / "mot15" / "TUD-Campus" / "det.txt"
+    out = tmp_path / "campus.txt"
+    assert run.main(["mot", "--det", str(det), "--out", str(out), "--quiet"]) == 0
+    table = read_table(out)
+    assert table.shape[1] == 10 and (table[:, 7:] == -1).all()
+    results = load_results(out)
+    assert results.frames.min() >= 1 and results.frames.max() <= 71
+    assert (results.ids >= 1).all() and (results.boxes[:, 2:] > results.boxes[:, :2]).all()
+    for frame in np.unique(results.frames):
+        ids = results.ids[results.frames == frame]
+        assert len(ids) == len(set(ids))  # one box per id and frame
+    capsys.readouterr()
+
+    gt = shared_data / "mot15" / "TUD-Campus" / "gt.txt"
+    assert run.main(["mot-eval", "--gt", str(gt), "--res", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["sequence", "MOTA", "IDF1"]
+    row = lines[2].split()
+    assert row[0] == "TUD-Campus" and 50.0 < float(row[1]) <= 100.0 and 50.0 < float(row[2]) <= 100.0
+
+
+def test_folders_give_one_row_per_sequence_and_overall(shared_data, tmp_path, capsys):
+    data = tmp_path / "mot15"
+    for name in ("TUD-Campus", "TUD-Stadtmitte"):  # MOTChallenge layout: SEQ/det/det.txt, SEQ/gt/gt.txt
+        for kind in ("det", "gt"):
+            (data / name / kind).mkdir(parents=True)
+            shutil.copy(shared_data / "mot15" / name / f"{kind}.txt", data / name / kind / f"{kind}.txt")
+    assert (
+        run.main(["mot", "--det", str(data), "--out", str(tmp_path / "res"), "--quiet", "--max-age", "30"])
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["TUD-Campus.txt", "TUD-Stadtmitte.txt"]
+    capsys.readouterr()
+    assert run.main(["mot-eval", "--gt", str(data), "--res", str(tmp_path / "res")]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert names == ["TUD-Campus", "TUD-Stadtmitte", "OVERALL"]
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys):
+    assert run.main(["mot", "--det", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o.txt")]) == 2
+    bad = tmp_path / "det.txt"
+    bad.write_text("1,-1,10,10,-5,20,0.9\n")
+    assert run.main(["mot", "--det", str(bad), "--out", str(tmp_path / "o.txt")]) == 2
+    assert run.main(["mot-eval", "--gt", str(bad), "--res", str(bad), "--gt", str(bad)]) == 2
+    assert run.main(["mot", "--det", str(bad), "--out", str(tmp_path / "o.txt"), "--output-box", "x"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4
+    assert not (tmp_path / "o.txt").exists()
