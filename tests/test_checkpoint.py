@@ -1,0 +1,189 @@
+"""Checkpoints: our format, official HRNet and mmpose files, conversion, and one-line errors."""
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+from reference_hrnet import randomize_weights
+
+from core.checkpoint import (
+    FORMAT,
+    convert_checkpoint,
+    load_checkpoint,
+    load_model,
+    mmpose_to_official,
+    save_checkpoint,
+)
+from core.errors import UserError
+from core.model import build_model
+
+torch.set_num_threads(2)
+SMALL = (64, 96)
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    """A W32 baseline with random weights, as if trained (official key names)."""
+    return randomize_weights(build_model(width=32, input_size=SMALL), seed=5).eval()
+
+
+@pytest.fixture(scope="module")
+def crops():
+    return torch.randn(2, 3, SMALL[1], SMALL[0], generator=torch.Generator().manual_seed(1))
+
+
+def heatmaps(model, x):
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_our_format_round_trips_config_weights_and_meta(tmp_path, crops):
+    model = randomize_weights(build_model(width=16, preset="paper", input_size=SMALL, num_joints=5), seed=2)
+    path = save_checkpoint(model, tmp_path / "sub" / "model.pt", {"epoch": 7, "ap": 0.5, "tags": ["a"]})
+    raw = torch.load(path, weights_only=True)  # plain types only
+    assert raw["format"] == FORMAT and raw["version"] == 1 and raw["config"] == model.config.to_dict()
+    loaded = load_checkpoint(path)
+    assert loaded.source_format == "ours" and loaded.meta == {"epoch": 7, "ap": 0.5, "tags": ["a"]}
+    assert loaded.model.config == model.config and not loaded.model.training
+    assert same_weights(loaded.model, model)
+    assert torch.equal(heatmaps(loaded.model, crops), heatmaps(model, crops))
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+def test_meta_must_be_plain(tmp_path):
+    with pytest.raises(TypeError, match="plain type"):
+        save_checkpoint(build_model(width=16), tmp_path / "m.pt", {"a": argparse.Namespace()})
+    assert not list(tmp_path.iterdir())
+
+
+def test_official_state_dict_loads_strictly_with_identical_outputs(tmp_path, baseline, crops):
+    path = tmp_path / "pose_hrnet_w32_256x192.pth"
+    torch.save(baseline.state_dict(), path)
+    with torch.device("meta"):  # shapes only: the key check is what matters here
+        plain = build_model(width=32)  # what a user of the official file does
+    plain.load_state_dict(torch.load(path, weights_only=True), strict=True, assign=True)
+    loaded = load_checkpoint(path, input_size=SMALL)
+    assert loaded.source_format == "official"
+    assert loaded.model.config.width == 32 and loaded.model.config.preset == "baseline"
+    assert torch.equal(heatmaps(loaded.model, crops), heatmaps(baseline, crops))
+
+
+def test_official_training_checkpoint_wrapper_and_dataparallel_prefix(tmp_path):
+    """The official trainer's checkpoint.pth; pre-0.4.1 files also lack BN's num_batches_tracked."""
+    model = randomize_weights(build_model(width=16, num_joints=14, input_size=SMALL), seed=4)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    wrapped = {"epoch": 3, "state_dict": {f"module.{k}": v.half() for k, v in state.items()}}
+    torch.save(wrapped, tmp_path / "checkpoint.pth")
+    loaded = load_model(tmp_path / "checkpoint.pth")
+    assert (loaded.config.width, loaded.config.num_joints, loaded.config.input_size) == (16, 14, (192, 256))
+    loaded_state = loaded.state_dict()
+    assert loaded_state.keys() == model.state_dict().keys()
+    assert all(loaded_state[k].dtype == torch.float32 and torch.equal(loaded_state[k], v.half().float())
+               for k, v in state.items())  # fmt: skip
+
+
+def to_mmpose(state_dict, head):
+    """mmpose's naming: the backbone under `backbone.`, the 1×1 heatmap conv under `{head}.`."""
+    return {(f"{head}.{k}" if k.startswith("final_") else f"backbone.{k}"): v for k, v in state_dict.items()}
+
+
+@pytest.mark.parametrize("head", ["keypoint_head", "head"])  # mmpose 0.x, 1.x
+def test_mmpose_checkpoints_convert_their_keys(tmp_path, head):
+    model = randomize_weights(build_model(width=16, input_size=SMALL), seed=3)
+    state = to_mmpose(model.state_dict(), head)
+    assert mmpose_to_official(state).keys() == model.state_dict().keys()
+    # mmpose 1.x keeps numpy arrays in its metadata: data, allowed; anything else stays refused.
+    meta = {"dataset_meta": {"sigmas": np.linspace(0.1, 1, 17, dtype=np.float32), "n": np.int64(17)}}
+    torch.save({"meta": meta, "state_dict": state}, tmp_path / "mmpose.pth")
+    loaded = load_checkpoint(tmp_path / "mmpose.pth")
+    assert loaded.source_format == "mmpose"
+    assert same_weights(loaded.model, model)
+
+
+def test_convert_official_to_ours_round_trip(tmp_path, baseline, crops):
+    torch.save(baseline.state_dict(), tmp_path / "official.pth")
+    convert_checkpoint(tmp_path / "official.pth", "official", "paper", tmp_path / "paper.pt", SMALL)
+    loaded = load_checkpoint(tmp_path / "paper.pt")
+    assert loaded.source_format == "ours"
+    cfg = loaded.model.config
+    assert (cfg.width, cfg.preset, cfg.input_size, cfg.num_joints) == (32, "paper", SMALL, 17)
+    assert loaded.meta["converted_from"]["format"] == "official"
+    state = loaded.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in baseline.state_dict().items())
+    assert all(m.gamma.item() == 0.0 for m in loaded.model.attention.values())
+    assert torch.equal(heatmaps(loaded.model, crops), heatmaps(baseline, crops))
+
+
+def test_convert_refuses_the_wrong_source_format(tmp_path):
+    state = to_mmpose(build_model(width=16, input_size=SMALL).state_dict(), "keypoint_head")
+    torch.save({"state_dict": state}, tmp_path / "mm.pth")
+    with pytest.raises(UserError, match="use --from mmpose"):
+        convert_checkpoint(tmp_path / "mm.pth", "official", "sub1", tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
+
+
+def error_of(path, **kwargs) -> str:
+    with pytest.raises(UserError) as error:
+        load_model(path, **kwargs)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file_and_folder(tmp_path):
+    assert "not found" in error_of(tmp_path / "nope.pth")
+    assert "not a file" in error_of(tmp_path)
+
+
+def test_files_that_are_not_checkpoints(tmp_path, shared_data):
+    (tmp_path / "notes.txt").write_text("these are not weights\n")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    torch.save([torch.zeros(2)], tmp_path / "list.pt")
+    torch.save({"epoch": 3}, tmp_path / "no_weights.pt")
+    assert "not a PyTorch checkpoint" in error_of(tmp_path / "notes.txt")
+    assert "empty" in error_of(tmp_path / "empty.pth")
+    image = next((shared_data / "coco_mini" / "images").glob("*.jpg"))
+    assert "JPEG" in error_of(image)
+    assert "holds a list" in error_of(tmp_path / "list.pt")
+    assert "without weights" in error_of(tmp_path / "no_weights.pt")
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_pickles_that_weights_only_refuses(tmp_path, legacy):
+    state = build_model(width=16, input_size=SMALL).state_dict()
+    path = tmp_path / "trainer_state.pth"
+    trainer_state = {"state_dict": state, "args": argparse.Namespace(lr=0.1)}
+    torch.save(trainer_state, path, _use_new_zipfile_serialization=not legacy)
+    message = error_of(path)
+    assert "weights_only=True" in message and "refuses to unpickle" in message
+    assert "argparse.Namespace" in message
+    assert "run code" in message
+
+
+def test_architecture_mismatch_says_what_the_file_looks_like(tmp_path):
+    state = build_model(width=16, preset="1.1,3.4", num_joints=5, input_size=SMALL).state_dict()
+    del state["stage3.0.branches.0.0.conv1.weight"]
+    state["extra_head.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "odd.pth")
+    message = error_of(tmp_path / "odd.pth")
+    assert "width 16" in message and "[1.1,3.4]" in message and "5 joints" in message
+    assert "1 missing key" in message and "1 unexpected key" in message
+
+    ours = build_model(width=16, preset="paper", input_size=SMALL)
+    save_checkpoint(ours, tmp_path / "ours.pt")
+    raw = torch.load(tmp_path / "ours.pt", weights_only=True)
+    raw["config"].update(preset="sub1", positions=[[1, 1], [2, 1], [3, 1]])
+    torch.save(raw, tmp_path / "edited.pt")
+    message = error_of(tmp_path / "edited.pt")
+    assert "preset sub1" in message and "[1.1,1.2,2.1,3.1]" in message and "unexpected keys" in message
+
+
+def test_not_hrnet_at_all(tmp_path):
+    torch.save({"fc.weight": torch.zeros(10, 4)}, tmp_path / "resnet.pth")
+    assert "does not look like an HRNet pose checkpoint" in error_of(tmp_path / "resnet.pth")
