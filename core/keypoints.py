@@ -11,7 +11,9 @@ NAMES: tuple[str, ...] = (
 NUM_JOINTS = len(NAMES)
 
 # (left, right) index pairs swapped by a horizontal flip.
-FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+FLIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
+)  # fmt: skip
 
 # Limbs as 0-based index pairs (COCO's `skeleton`, which is 1-based, minus one).
 SKELETON: tuple[tuple[int, int], ...] = (
