@@ -1,0 +1,125 @@
+"""The training recipe: shipped TOML files, --set overrides and command-line flags."""
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import UserError
+from trainer.commands import config_from_args, train_parser
+from trainer.config import TrainConfig, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "assets" / "configs"
+RECIPES = {
+    "w32_256x192": (32, (192, 256)),
+    "w32_384x288": (32, (288, 384)),
+    "w48_256x192": (48, (192, 256)),
+    "w48_384x288": (48, (288, 384)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_shipped_recipes_hold_the_papers_schedule(name):
+    config = load_config(CONFIGS / f"{name}.toml")
+    width, input_size = RECIPES[name]
+    assert (config.model.width, config.model.input_size, config.model.preset) == (
+        width,
+        input_size,
+        "baseline",
+    )
+    s = config.solver
+    assert (s.optimizer, s.lr, s.lr_steps, s.lr_factor, s.epochs) == ("adam", 1e-3, (170, 200), 0.1, 210)
+    a = config.augment
+    assert (a.flip, a.rotation, a.scale, a.half_body_prob > 0) == (True, 40.0, 0.3, True)
+    assert s.batch_size == 32  # HRNet's per-GPU batch
+
+
+def test_every_field_of_the_dataclass_is_in_the_shipped_file():
+    """A recipe file documents every setting, so users see what they can change."""
+    text = (CONFIGS / "w32_256x192.toml").read_text()
+    for section, values in TrainConfig().to_dict().items():
+        assert f"[{section}]" in text
+        for key in values:
+            assert f"\n{key} = " in text, f"{section}.{key} missing from the recipe file"
+
+
+def test_set_overrides_are_typed():
+    config = load_config(
+        None,
+        [
+            "solver.lr=5e-4",
+            "solver.lr_steps=[1, 2]",
+            "model.input_size=96x128",
+            "model.preset=paper",
+            "run.out_dir=2024",
+            "augment.flip=false",
+            "solver.lr=1",
+        ],
+    )
+    assert config.solver.lr == 1.0 and isinstance(config.solver.lr, float)
+    assert config.solver.lr_steps == (1, 2)
+    assert config.model.input_size == (96, 128)
+    assert config.model.preset == "paper"
+    assert config.run.out_dir == "2024"  # a path that reads as a number stays text
+    assert config.augment.flip is False
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("solver", "section.key=value"),
+        ("nosuch.lr=1", "unknown section"),
+        ("solver.nosuch=1", "unknown setting solver.nosuch"),
+        ("solver.epochs=ten", "must be an integer"),
+        ("solver.epochs=1.5", "must be an integer"),
+        ("augment.flip=1", "true or false"),
+        ("model.input_size=100x100", "multiples of 32"),
+        ("solver.optimizer=rmsprop", "adam, adamw or sgd"),
+    ],
+)
+def test_bad_overrides_are_one_clear_error(assignment, message):
+    with pytest.raises(UserError, match=message):
+        load_config(None, [assignment])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[solver\nlr = 1")
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_config(bad)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[solver]\nlr = 'fast'\n")
+    with pytest.raises(UserError, match=r"solver\.lr must be a number"):
+        load_config(wrong)
+
+
+def test_flags_win_over_set_and_file():
+    args = train_parser().parse_args(
+        [
+            "--config",
+            str(CONFIGS / "w48_256x192.toml"),
+            "--set",
+            "solver.lr=0.5",
+            "--set",
+            "solver.epochs=3",
+            "--lr",
+            "0.25",
+            "--width",
+            "16",
+            "--input-size",
+            "64x64",
+            "--coco-ann",
+            "a.json",
+            "--no-amp",
+        ]
+    )
+    config = config_from_args(args)
+    assert config.solver.lr == 0.25 and config.solver.epochs == 3
+    assert config.model.width == 16 and config.model.input_size == (64, 64)
+    assert config.data.train_ann == "a.json" and config.solver.amp is False
+
+
+def test_round_trip_through_a_plain_dict():
+    config = load_config(CONFIGS / "w32_384x288.toml", ["eval.every=2"])
+    assert TrainConfig.from_dict(config.to_dict()) == config

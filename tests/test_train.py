@@ -1,0 +1,193 @@
+"""The training loop: exact resume, checkpoints and logs, weight initialisation, `run.py train` errors."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoint import load_model, save_checkpoint
+from core.errors import UserError
+from core.model import build_model
+from trainer.config import TrainConfig
+from trainer.train import train
+from trainer.weights import init_from_imagenet, init_from_pose
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import run  # noqa: E402  (the real entry point, in process)
+
+
+@pytest.fixture(scope="module")
+def mini(shared_data):
+    root = shared_data / "coco_mini"
+    return root / "person_keypoints.json", root / "images"
+
+
+@pytest.fixture(autouse=True)
+def few_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on two busy cores are far slower than one
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_config(mini, out: Path, **sections) -> TrainConfig:
+    """Width 8 at 64×64 on coco_mini, deterministic (no workers, fixed seed), no validation."""
+    ann, images = mini
+    settings = {
+        "model.width": 8, "model.input_size": (64, 64),
+        "data.train_ann": str(ann), "data.train_images": str(images), "data.workers": 0,
+        "solver.batch_size": 4, "solver.epochs": 3, "solver.lr_steps": (2,), "eval.every": 0,
+        "run.out_dir": str(out), "run.progress": False, "run.tensorboard": False, "run.seed": 3,
+        "run.max_iters_per_epoch": 2,
+    }  # fmt: skip
+    config = TrainConfig()
+    for name, value in settings.items():
+        config.set(name, value)
+    for name, value in sections.items():
+        config.set(name.replace("__", "."), value)
+    return config
+
+
+def test_resume_after_an_interruption_repeats_the_uninterrupted_run(mini, tmp_path):
+    """An interruption after epoch 1 (what a run with epochs=1 leaves behind), then --resume."""
+    whole = train(tiny_config(mini, tmp_path / "whole"))
+    interrupted = train(tiny_config(mini, tmp_path / "cut", solver__epochs=1))
+    resumed = train(tiny_config(mini, tmp_path / "cut"), resume=tmp_path / "cut" / "latest.pt")
+
+    losses = [row["loss"] for row in whole.history]
+    assert len(losses) == 3 and losses[0] == interrupted.history[0]["loss"]
+    assert [row["loss"] for row in resumed.history] == pytest.approx(losses, abs=1e-6)
+    assert [row["lr"] for row in resumed.history] == pytest.approx([1e-3, 1e-3, 1e-4])  # scheduler restored
+    resumed_state = resumed.model.state_dict()
+    for key, value in whole.model.state_dict().items():
+        assert torch.allclose(value.float(), resumed_state[key].float(), atol=1e-6), key
+
+    rows = list(csv.DictReader((tmp_path / "cut" / "log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    state = torch.load(tmp_path / "cut" / "latest.pt", weights_only=True)
+    assert (
+        state["meta"]["epoch"] == 3
+        and {"optimizer", "scheduler", "scaler", "rng"} <= state["training"].keys()
+    )
+    assert load_model(tmp_path / "cut" / "latest.pt").config.width == 8
+
+
+def test_validation_every_epoch_keeps_the_best_checkpoint(mini, tmp_path):
+    ann, images = mini
+    config = tiny_config(
+        mini,
+        tmp_path,
+        solver__epochs=2,
+        eval__every=1,
+        eval__flip=False,
+        data__val_ann=str(ann),
+        data__val_images=str(images),
+        run__max_iters_per_epoch=1,
+    )
+    result = train(config)
+    assert all(0.0 <= row["AP"] <= 1.0 for row in result.history)
+    assert result.best_ap == max(row["AP"] for row in result.history)
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "results_epoch2.json").is_file()
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert "training" not in best and best["meta"]["best_ap"] == result.best_ap
+    with pytest.raises(UserError, match="no training state"):
+        train(tiny_config(mini, tmp_path), resume=tmp_path / "best.pt")
+
+
+def test_attention_preset_fine_tunes_from_a_baseline_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    baseline = build_model(width=8, input_size=(64, 64))
+    path = save_checkpoint(baseline, tmp_path / "baseline.pt")
+    model = build_model(width=8, preset="paper", input_size=(64, 64))
+    report = init_from_pose(model, path)
+    assert report.new and all(k.startswith("attention.") for k in report.new)
+    assert report.loaded == len(baseline.state_dict()) and not report.ignored
+    assert "attention modules s1b1, s1b2, s2b1, s3b1" in report.describe()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), baseline.eval()(x), atol=1e-6)  # new modules start as identity
+    with pytest.raises(UserError, match="do not fit"):
+        init_from_pose(build_model(width=16, input_size=(64, 64)), path)
+
+
+def test_imagenet_backbone_loads_matching_keys_only(tmp_path):
+    torch.manual_seed(1)
+    model = build_model(width=8, input_size=(64, 64))
+    donor = build_model(width=8, input_size=(64, 64)).state_dict()
+    classification = {k: v + 1.0 for k, v in donor.items() if not k.startswith("final_layer")}
+    classification["final_layer.0.weight"] = torch.zeros(1024, 128, 1, 1)  # the classifier's own head
+    classification["classifier.weight"] = torch.zeros(1000, 2048)
+    classification["incre_modules.0.0.conv1.weight"] = torch.zeros(32, 8, 1, 1)
+    classification["stage4.2.fuse_layers.1.0.0.0.weight"] = torch.zeros(16, 8, 3, 3)
+    path = tmp_path / "hrnet_w8_imagenet.pth"
+    torch.save(classification, path)
+    before = model.final_layer.weight.clone()
+    report = init_from_imagenet(model, path)
+    assert report.loaded == len(donor) - 2  # everything but final_layer.weight/bias
+    assert len(report.ignored) == 4 and "classifier.weight" in report.ignored
+    assert torch.equal(
+        model.stage3[0].branches[1][0].conv1.weight, classification["stage3.0.branches.1.0.conv1.weight"]
+    )
+    assert torch.equal(model.final_layer.weight, before)
+    with pytest.raises(UserError, match="backbone tensors match"):
+        init_from_imagenet(build_model(width=16, input_size=(64, 64)), path)
+
+
+def test_train_command_runs_and_reports(mini, tmp_path, capsys):
+    ann, images = mini
+    argv = ["train", "--width", "8", "--input-size", "64x64", "--epochs", "1", "--batch-size", "6",
+            "--workers", "0", "--no-progress", "--set", "run.max_iters_per_epoch=1"]  # fmt: skip
+    argv += ["--coco-ann", str(ann), "--images", str(images), "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "done: 1 epochs" in out and (tmp_path / "latest.pt").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "log.csv").read_text().startswith("epoch,loss,lr,")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--coco-ann", "MISSING"], "COCO annotation file not found"),
+        (["--coco-ann", "DETECTIONS"], "detections file"),
+        (["--coco-ann", "EMPTY"], "no person annotations with keypoints"),
+        (["--coco-ann", "ANN", "--images", "MISSING"], "image folder not found"),
+        (["--coco-ann", "ANN", "--resume"], "no "),
+        (["--coco-ann", "ANN", "--set", "solver.lr=fast"], "solver.lr must be a number"),
+        (["--coco-ann", "ANN", "--init", "ANN"], "not a PyTorch checkpoint"),
+        (["--coco-ann", "ANN", "--preset", "nosuch"], "nosuch"),
+    ],
+)
+def test_train_bad_input_is_one_line(mini, shared_data, tmp_path, capsys, args, message):
+    ann, images = mini
+    data = json.loads(ann.read_text())
+    empty = tmp_path / "empty.json"
+    empty.write_text(
+        json.dumps(dict(data, annotations=[a for a in data["annotations"] if not a["num_keypoints"]]))
+    )
+    names = {
+        "MISSING": str(tmp_path / "missing"),
+        "ANN": str(ann),
+        "EMPTY": str(empty),
+        "DETECTIONS": str(shared_data / "coco_mini" / "person_detections.json"),
+    }
+    argv = [
+        "train",
+        "--images",
+        str(images),
+        "--out",
+        str(tmp_path / "out"),
+        "--width",
+        "8",
+        "--input-size",
+        "64x64",
+        "--no-progress",
+        *[names.get(a, a) for a in args],
+    ]
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err

@@ -1,0 +1,252 @@
+"""`run.py train` and `run.py eval`: the trainer and the COCO evaluation from the command line.
+
+    python run.py train --config assets/configs/w32_256x192.toml \\
+        --coco-ann coco/annotations/person_keypoints_train2017.json --images coco/train2017 \\
+        --val-ann coco/annotations/person_keypoints_val2017.json --val-images coco/val2017 \\
+        --out runs/w32 [--init pose_hrnet_w32_256x192.pth | --imagenet hrnet_w32-36af842e.pth] \\
+        [--set solver.batch_size=16 --set eval.every=5] [--resume]
+    torchrun --nproc-per-node 4 run.py train ...         (DDP; see trainer/distributed.py)
+
+    python run.py eval --checkpoint runs/w32/best.pt \\
+        --coco-ann coco/annotations/person_keypoints_val2017.json --images coco/val2017 \\
+        [--detections COCO_val2017_detections_AP_H_56_person.json] [--flip] [--out results.json]
+
+Settings are read from the TOML file, then each --set, then the explicit flags (which win).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from core.errors import UserError
+
+
+def main(argv: list[str], command: str = "train") -> int:
+    if command == "eval":
+        return run_eval(argv)
+    return run_train(argv)
+
+
+# ------------------------------------------------------------------------------------------- train
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py train",
+        description="Train or fine-tune a pose HRNet on COCO keypoints (DDP: torchrun --nproc-per-node N).",
+        epilog="Any recipe field can be changed with --set section.key=value, e.g. --set solver.lr=5e-4.",
+    )
+    parser.add_argument("--config", type=Path, help="recipe TOML, e.g. assets/configs/w32_256x192.toml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one recipe field (repeatable); value in TOML syntax",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--coco-ann", help="training annotations (person_keypoints_train2017.json)")
+    data.add_argument("--images", help="training image folder")
+    data.add_argument("--val-ann", help="validation annotations; evaluated every eval.every epochs")
+    data.add_argument("--val-images", help="validation image folder")
+    data.add_argument("--detections", help="person detections for validation (default: ground-truth boxes)")
+    data.add_argument("--workers", type=int, help="DataLoader worker processes per GPU")
+    model = parser.add_argument_group("model and initialisation")
+    model.add_argument("--width", type=int, help="HRNet width (32, 48, ...)")
+    model.add_argument("--preset", help="attention preset (baseline, paper, sub1, stage12, ...)")
+    model.add_argument("--input-size", help="crop WIDTHxHEIGHT, e.g. 192x256")
+    model.add_argument(
+        "--init",
+        help="pose weights to start from (ours, official HRNet or mmpose); "
+        "a baseline checkpoint fine-tunes an attention preset",
+    )
+    model.add_argument("--imagenet", help="ImageNet HRNet backbone checkpoint (matching keys are loaded)")
+    solver = parser.add_argument_group("solver")
+    solver.add_argument("--epochs", type=int)
+    solver.add_argument("--batch-size", type=int, help="per process (GPU)")
+    solver.add_argument("--lr", type=float)
+    solver.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
+    solver.add_argument("--no-amp", action="store_true", help="train in float32 on the GPU")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", help="output folder: checkpoints, log.csv, tensorboard/")
+    run.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--eval-every", type=int, help="validate every K epochs (0: never)")
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint (default: OUT/latest.pt)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+FLAG_FIELDS = {  # argparse dest -> recipe field
+    "coco_ann": "data.train_ann",
+    "images": "data.train_images",
+    "val_ann": "data.val_ann",
+    "val_images": "data.val_images",
+    "detections": "data.val_detections",
+    "workers": "data.workers",
+    "width": "model.width",
+    "preset": "model.preset",
+    "input_size": "model.input_size",
+    "init": "init.weights",
+    "imagenet": "init.imagenet",
+    "epochs": "solver.epochs",
+    "batch_size": "solver.batch_size",
+    "lr": "solver.lr",
+    "grad_clip": "solver.grad_clip",
+    "out": "run.out_dir",
+    "device": "run.device",
+    "seed": "run.seed",
+    "eval_every": "eval.every",
+}
+
+
+def config_from_args(args: argparse.Namespace):
+    from trainer.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    for dest, name in FLAG_FIELDS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            config.set(name, value)
+    if args.no_amp:
+        config.solver.amp = False
+    if args.no_progress:
+        config.run.progress = False
+    config.validate()
+    return config
+
+
+def run_train(argv: list[str]) -> int:
+    args = train_parser().parse_args(argv)
+    config = config_from_args(args)
+    resume = args.resume
+    if resume == "auto":
+        resume = Path(config.run.out_dir) / "latest.pt"
+        if not resume.is_file():
+            raise UserError(f"--resume: no {resume} to continue from (name a checkpoint after --resume)")
+    from trainer.train import train
+
+    result = train(config, resume=resume)
+    if result.history and int(os.environ.get("RANK", "0")) == 0:
+        last = result.history[-1]
+        line = f"done: {len(result.history)} epochs, last loss {last['loss']:.6g}"
+        if result.best_ap >= 0:
+            line += f", best AP {result.best_ap:.4f}"
+        print(f"{line}; checkpoints in {result.out_dir}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- eval
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py eval",
+        description="COCO keypoint AP of a checkpoint (pycocotools), with HRNet's rescoring and OKS-NMS.",
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="our checkpoint, or an official HRNet / mmpose one"
+    )
+    parser.add_argument("--coco-ann", type=Path, required=True, help="person_keypoints_val2017.json")
+    parser.add_argument("--images", type=Path, required=True, help="the annotation file's image folder")
+    parser.add_argument(
+        "--detections", type=Path, help="person boxes (COCO results JSON); default: ground-truth boxes"
+    )
+    parser.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crop)")
+    parser.add_argument("--out", type=Path, help="write the keypoint results JSON here")
+    parser.add_argument("--input-size", help="WIDTHxHEIGHT for official/mmpose files (default 192x256)")
+    parser.add_argument("--decode", choices=("argmax", "dark"), default="argmax")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
+    parser.add_argument("--det-score-threshold", type=float, default=0.0, help="drop weaker detections")
+    parser.add_argument("--in-vis-threshold", type=float, default=0.2)
+    parser.add_argument("--oks-threshold", type=float, default=0.9)
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def run_eval(argv: list[str]) -> int:
+    args = eval_parser().parse_args(argv)
+    if args.batch_size < 1 or args.workers < 0:
+        raise UserError("--batch-size must be positive and --workers 0 or more")
+    from core.checkpoint import load_model
+    from trainer import distributed
+    from trainer.dataset import (
+        CocoKeypoints,
+        detection_samples,
+        ground_truth_samples,
+        load_coco,
+        load_detections,
+    )
+    from trainer.evaluate import Predictions, evaluate_predictions, format_metrics, predict
+
+    coco = load_coco(args.coco_ann)
+    input_size = None
+    if args.input_size:
+        from core.commands.options import parse_size
+
+        input_size = parse_size(args.input_size)
+    model = load_model(args.checkpoint, input_size=input_size)
+    size = model.config.input_size
+    if args.detections is not None:
+        detections = load_detections(args.detections)
+        samples = detection_samples(
+            coco,
+            detections,
+            args.images,
+            size[0] / size[1],
+            args.det_score_threshold,
+            model.config.num_joints,
+            str(args.detections),
+        )
+    else:
+        samples = ground_truth_samples(
+            coco, args.images, size[0] / size[1], model.config.num_joints, str(args.coco_ann)
+        )
+    dataset = CocoKeypoints(samples, size, model.config.heatmap_size, with_targets=False)
+    context = distributed.setup(args.device)
+    try:
+        model.to(context.device)
+        part = predict(
+            model,
+            dataset,
+            context.device,
+            flip=args.flip,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            decode=args.decode,
+            indices=range(context.rank, len(dataset), context.world_size),
+            amp=args.amp,
+            progress=context.is_main and not args.no_progress,
+        )
+        parts = distributed.gather_objects(part, context)
+        if not context.is_main:
+            return 0
+        predictions = Predictions.merge(parts)
+        with tempfile.TemporaryDirectory() as scratch:
+            out = args.out or Path(scratch) / "results.json"
+            metrics = evaluate_predictions(
+                coco, samples, predictions, out, args.in_vis_threshold, args.oks_threshold
+            )
+        boxes = "detections" if args.detections is not None else "ground-truth boxes"
+        flip = "on" if args.flip else "off"
+        skipped = f", {predictions.skipped} unreadable images skipped" if predictions.skipped else ""
+        print(f"{args.checkpoint.name}: {len(samples)} people ({boxes}), flip test {flip}{skipped}")
+        print(format_metrics(metrics))
+        if args.out is not None:
+            print(f"results written to {args.out}")
+        return 0
+    finally:
+        distributed.cleanup()

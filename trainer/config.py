@@ -1,0 +1,267 @@
+"""The training recipe as one dataclass tree, loaded from TOML and overridable from the command line.
+
+A recipe file (assets/configs/*.toml) has one table per section below; every key is optional and
+falls back to the dataclass default. `--set section.key=value` (value in TOML syntax, or a bare
+string) changes any field after the file is read, so one shipped file serves every variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserError
+
+
+@dataclass
+class ModelSection:
+    width: int = 32
+    preset: str = "baseline"
+    input_size: tuple[int, int] = (192, 256)  # crop (width, height), as OpenCV orders sizes
+    num_joints: int = 17
+    attention_init_scale: float = 0.0  # gamma of new attention modules; 0 = identity (the baseline's output)
+
+
+@dataclass
+class DataSection:
+    train_ann: str = ""  # COCO person_keypoints_train2017.json
+    train_images: str = ""  # folder of train2017 images
+    val_ann: str = ""  # person_keypoints_val2017.json ("" = no evaluation during training)
+    val_images: str = ""
+    val_detections: str = ""  # COCO results file of person boxes ("" = ground-truth boxes)
+    detection_score_threshold: float = 0.0  # HRNet's IMAGE_THRE
+    workers: int = 4
+    pin_memory: bool = True
+
+
+@dataclass
+class AugmentSection:
+    """HRNet's augmentation; the paper's "40 degrees ... scale 0.3" are HRNet's ROT/SCALE factors."""
+
+    flip: bool = True
+    rotation: float = 40.0  # angle ~ N(0, rotation²) clipped to ±2·rotation (HRNet's ROT_FACTOR)
+    rotation_prob: float = 0.6
+    scale: float = 0.3  # crop size × clip(N(1, scale²), 1 - scale, 1 + scale)
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8  # more labelled joints than this makes a person eligible
+    sigma: float = 2.0  # Gaussian target σ in heatmap pixels
+
+
+@dataclass
+class SolverSection:
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    lr_steps: tuple[int, ...] = (170, 200)
+    lr_factor: float = 0.1
+    epochs: int = 210
+    batch_size: int = 32  # per process (GPU)
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    grad_clip: float = 0.0  # max gradient norm; 0 disables clipping
+    amp: bool = True  # fp16 + GradScaler on CUDA; bf16 autocast on CPU when cpu_bf16 is set
+    cpu_bf16: bool = False
+    channels_last: bool = True  # on CUDA only
+
+
+@dataclass
+class InitSection:
+    weights: str = ""  # a pose checkpoint (ours, official HRNet or mmpose); attention modules may be new
+    imagenet: str = ""  # an ImageNet HRNet classification checkpoint: backbone keys that match
+
+
+@dataclass
+class EvalSection:
+    every: int = 10  # evaluate every K epochs (and after the last one); 0 disables
+    flip: bool = True
+    batch_size: int = 64
+    decode: str = "argmax"  # argmax | dark
+    in_vis_threshold: float = 0.2  # HRNet's IN_VIS_THRE for rescoring
+    oks_threshold: float = 0.9  # HRNet's OKS_THRE for OKS-NMS
+
+
+@dataclass
+class RunSection:
+    out_dir: str = "runs/train"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    log_every: int = 50  # iterations between TensorBoard loss points
+    save_every: int = 1  # write latest.pt every K epochs (and after the last); best.pt whenever AP improves
+    progress: bool = True  # tqdm bars on rank 0
+    tensorboard: bool = True
+    max_iters_per_epoch: int = 0  # > 0 cuts epochs short (smoke tests, quick experiments)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    solver: SolverSection = field(default_factory=SolverSection)
+    init: InitSection = field(default_factory=InitSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples become lists) for checkpoints and logs."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "config") -> TrainConfig:
+        config = cls()
+        for section_name, values in data.items():
+            section = _section(config, section_name, origin)
+            if not isinstance(values, dict):
+                raise UserError(f"{origin}: [{section_name}] must be a table of settings")
+            for key, value in values.items():
+                _assign(section, section_name, key, value, origin)
+        config.validate()
+        return config
+
+    def override(self, assignment: str) -> None:
+        """Apply one `section.key=value`; the value is read as TOML, else as a plain string."""
+        name, sep, text = assignment.partition("=")
+        section_name, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            raise UserError(f"--set expects section.key=value (e.g. solver.lr=5e-4), got {assignment!r}")
+        section = _section(self, section_name, "--set")
+        value = _parse_value(text.strip())
+        hints = typing.get_type_hints(type(section))
+        if hints.get(key) is str and not isinstance(value, str):
+            value = text.strip()  # a path or name that happens to read as a number stays text
+        _assign(section, section_name, key, value, "--set")
+
+    def set(self, name: str, value: Any, origin: str = "command line") -> None:
+        """Set `section.key` to an already-typed value (checked like a TOML value)."""
+        section_name, _, key = name.partition(".")
+        _assign(_section(self, section_name, origin), section_name, key, value, origin)
+
+    def validate(self) -> None:
+        checks = [
+            (self.model.width > 0, "model.width must be positive"),
+            (
+                all(v > 0 and v % 32 == 0 for v in self.model.input_size),
+                "model.input_size: width and height must be positive multiples of 32 (HRNet's lowest branch)",
+            ),
+            (self.solver.epochs > 0, "solver.epochs must be positive"),
+            (self.solver.batch_size > 0, "solver.batch_size must be positive"),
+            (self.solver.lr > 0, "solver.lr must be positive"),
+            (
+                self.solver.optimizer in ("adam", "adamw", "sgd"),
+                "solver.optimizer must be adam, adamw or sgd",
+            ),
+            (self.data.workers >= 0, "data.workers must be 0 or more"),
+            (self.eval.every >= 0, "eval.every must be 0 or more"),
+            (self.run.save_every >= 1, "run.save_every must be 1 or more"),
+            (self.eval.decode in ("argmax", "dark"), "eval.decode must be argmax or dark"),
+            (0.0 <= self.augment.rotation_prob <= 1.0, "augment.rotation_prob must lie in [0, 1]"),
+            (0.0 <= self.augment.scale < 1.0, "augment.scale must lie in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the TOML file (if any), then each `section.key=value` override in order."""
+    if path is None:
+        config = TrainConfig()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise UserError(f"{path}: not valid TOML ({error})") from None
+        config = TrainConfig.from_dict(data, origin=str(path))
+    for assignment in overrides:
+        config.override(assignment)
+    config.validate()
+    return config
+
+
+def _section(config: TrainConfig, name: str, origin: str) -> Any:
+    names = [f.name for f in dataclasses.fields(config)]
+    if name not in names:
+        raise UserError(f"{origin}: unknown section {name!r}; sections are {', '.join(names)}")
+    return getattr(config, name)
+
+
+def _assign(section: Any, section_name: str, key: str, value: Any, origin: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if key not in fields:
+        raise UserError(
+            f"{origin}: unknown setting {section_name}.{key}; [{section_name}] has {', '.join(fields)}"
+        )
+    hint = typing.get_type_hints(type(section))[key]
+    setattr(section, key, _coerce(value, hint, f"{section_name}.{key}", origin))
+
+
+def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
+    """Check and convert a TOML value to the field's type (ints widen to floats, lists to tuples)."""
+    bad = UserError(f"{origin}: {name} must be {_describe(hint)}, got {value!r}")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str) and "x" in value and hint == tuple[int, int]:  # "192x256"
+            value = value.lower().split("x")
+            try:
+                value = [int(v) for v in value]
+            except ValueError:
+                raise bad from None
+        if not isinstance(value, list | tuple):
+            raise bad
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], name, origin) for v in value)
+        if len(value) != len(args):
+            raise bad
+        return tuple(_coerce(v, a, name, origin) for v, a in zip(value, args, strict=True))
+    raise bad  # pragma: no cover - every field type is handled above
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return f"a list of {len(args)} {' and '.join(_describe(a) for a in dict.fromkeys(args))} values"
+    if isinstance(hint, type | types.GenericAlias):
+        return {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}.get(
+            getattr(hint, "__name__", str(hint)), str(hint)
+        )
+    return str(hint)  # pragma: no cover
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word such as a path or a preset name
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,395 @@
+"""The training loop: one process, or one per GPU under torchrun (see trainer.distributed).
+
+Each epoch: HRNet-augmented crops → model → JointsMSELoss → Adam step (fp16 autocast with a
+GradScaler on CUDA); MultiStepLR steps once per epoch. Every `eval.every` epochs (and after the
+last) the validation split is scored with pycocotools, each rank predicting its share of crops.
+Rank 0 writes `latest.pt` every epoch (our checkpoint format with epoch and history in its meta and
+the optimiser, scheduler, scaler and RNG states beside it, see trainer.weights), `best.pt` (weights
+and history) when AP improves, a CSV log and TensorBoard scalars. `resume` restores all of it, and
+because each sample's augmentation and each epoch's shuffle depend only on (seed, epoch, index),
+the resumed run repeats the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from core.errors import UserError
+from core.model import PoseHRNet, build_model
+from trainer import distributed, logs, weights
+from trainer.augment import AugmentSettings
+from trainer.config import TrainConfig
+from trainer.dataset import (
+    CocoKeypoints,
+    collate,
+    detection_samples,
+    ground_truth_samples,
+    load_coco,
+    load_detections,
+)
+from trainer.evaluate import Predictions, evaluate_predictions, format_metrics, predict
+from trainer.loss import JointsMSELoss
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+    best_ap: float = -1.0
+    out_dir: Path = Path()
+    model: PoseHRNet | None = None  # the trained model (this rank's copy, on its device)
+
+
+@dataclass
+class ValidationSet:
+    coco: Any
+    dataset: CocoKeypoints
+
+
+def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
+    """Run (or continue) training as `config` says; returns the per-epoch history."""
+    context = distributed.setup(config.run.device)
+    try:
+        return _train(config, resume, context)
+    finally:
+        distributed.cleanup()
+
+
+def _train(config: TrainConfig, resume: str | Path | None, context: distributed.DistContext) -> TrainResult:
+    out_dir = Path(config.run.out_dir)
+    device = context.device
+    log = logs.rank0_logger(context)
+    _seed_everything(config.run.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    checkpoint = weights.read_training_checkpoint(resume) if resume else None
+    model = _build_model(config, checkpoint, log)
+    train_set = _training_set(config, model)
+    val = _validation_set(config, model)
+    log(
+        f"training on {len(train_set)} people from {config.data.train_ann}"
+        + (f"; validating on {len(val.dataset)} crops" if val else "; no validation split")
+    )
+
+    channels_last = config.solver.channels_last and device.type == "cuda"
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(config, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, list(config.solver.lr_steps), config.solver.lr_factor
+    )
+    fp16 = config.solver.amp and device.type == "cuda"
+    bf16 = config.solver.amp and config.solver.cpu_bf16 and device.type == "cpu"
+    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+
+    result = TrainResult(out_dir=out_dir)
+    start_epoch = 0
+    if checkpoint is not None:
+        meta, state = checkpoint["meta"], checkpoint["training"]
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler.is_enabled() and state["scaler"]:  # empty when saved by a run without fp16
+            scaler.load_state_dict(state["scaler"])
+        weights.set_rng_state(state["rng"])
+        start_epoch = int(meta["epoch"])
+        result.history = [dict(row) for row in meta.get("history", [])]
+        result.best_ap = float(meta.get("best_ap", -1.0))
+        log(f"resumed from {resume} after epoch {start_epoch}")
+
+    wrapped: torch.nn.Module = model
+    if context.enabled:
+        wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    sampler = DistributedSampler(
+        train_set,
+        num_replicas=context.world_size,
+        rank=context.rank,
+        shuffle=True,
+        seed=config.run.seed,
+        drop_last=False,
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=config.solver.batch_size,
+        sampler=sampler,
+        num_workers=config.data.workers,
+        collate_fn=collate,
+        worker_init_fn=_worker_init,
+        pin_memory=config.data.pin_memory and device.type == "cuda",
+    )
+    criterion = JointsMSELoss(use_target_weight=True)
+    writer = logs.open_tensorboard(config.run.tensorboard and context.is_main, out_dir, log)
+    if context.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start_epoch, config.solver.epochs):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        loss, skipped = _train_one_epoch(
+            config,
+            wrapped,
+            loader,
+            criterion,
+            optimizer,
+            scaler,
+            context,
+            epoch,
+            fp16,
+            bf16,
+            channels_last,
+            writer,
+        )
+        scheduler.step()
+        row: dict[str, float] = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "lr": lr,
+            "skipped": skipped,
+            "seconds": time.perf_counter() - started,
+        }
+        if skipped:
+            log(f"epoch {epoch + 1}: skipped {int(skipped)} samples whose image could not be read")
+        last = epoch + 1 == config.solver.epochs
+        if val is not None and config.eval.every and ((epoch + 1) % config.eval.every == 0 or last):
+            metrics = _validate(config, model, val, context, out_dir / f"results_epoch{epoch + 1}.json")
+            row.update({k: metrics[k] for k in logs.METRIC_COLUMNS})
+            log(f"epoch {epoch + 1} validation:\n{format_metrics(metrics)}")
+        result.history.append(row)
+        improved = "AP" in row and row["AP"] > result.best_ap
+        if improved:
+            result.best_ap = row["AP"]
+        if context.is_main:
+            meta = {
+                "epoch": epoch + 1,
+                "best_ap": result.best_ap,
+                "history": result.history,
+                "train_config": config.to_dict(),
+            }
+            state = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": weights.rng_state(),
+            }
+            if (epoch + 1) % config.run.save_every == 0 or last:
+                weights.save_training_checkpoint(model, out_dir / "latest.pt", meta, state)
+            if improved:  # weights and history only: the file to deploy or evaluate
+                weights.save_training_checkpoint(model, out_dir / "best.pt", meta)
+            logs.write_csv_log(out_dir / "log.csv", result.history)
+            if writer is not None:
+                for key in ("loss", "lr", "AP", "AP50", "AP75", "AR"):
+                    if key in row:
+                        writer.add_scalar(f"epoch/{key}", row[key], epoch + 1)
+                writer.flush()
+            log(
+                f"epoch {epoch + 1}/{config.solver.epochs}: loss {loss:.6g}, lr {lr:.3g}, "
+                f"{row['seconds']:.1f} s" + (f", AP {row['AP']:.4f}" if "AP" in row else "")
+            )
+        distributed.barrier(context)
+    if writer is not None:
+        writer.close()
+    result.model = model
+    return result
+
+
+def _train_one_epoch(
+    config, model, loader, criterion, optimizer, scaler, context, epoch, fp16, bf16, channels_last, writer
+) -> tuple[float, float]:
+    """Mean loss over the epoch's batches (averaged over ranks) and the number of unreadable images."""
+    model.train()
+    device = context.device
+    limit = config.run.max_iters_per_epoch or len(loader)
+    total = min(limit, len(loader))
+    bar = tqdm(
+        total=total,
+        desc=f"epoch {epoch + 1}",
+        disable=not (context.is_main and config.run.progress),
+        leave=False,
+        dynamic_ncols=True,
+    )
+    loss_sum, batches, skipped = 0.0, 0, 0
+    autocast_dtype = torch.float16 if fp16 else torch.bfloat16
+    for step, batch in enumerate(loader):
+        if step >= total:
+            break
+        skipped += batch["skipped"]
+        if "image" not in batch:
+            if not context.enabled:
+                bar.update()
+                continue
+            batch = _empty_batch(config, model)  # every DDP rank must take part in each step
+        images = batch["image"].to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        target = batch["target"].to(device, non_blocking=True)
+        target_weight = batch["target_weight"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=fp16 or bf16):
+            output = model(images)
+        loss = criterion(output, target, target_weight)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.solver.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.solver.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise UserError(
+                f"the loss became {value} in epoch {epoch + 1}; lower solver.lr or enable grad_clip"
+            )
+        loss_sum += value
+        batches += 1
+        bar.update()
+        bar.set_postfix(loss=f"{value:.3e}")
+        if writer is not None and step % max(1, config.run.log_every) == 0:
+            writer.add_scalar("train/loss", value, epoch * total + step)
+    bar.close()
+    mean = loss_sum / max(batches, 1)
+    return distributed.all_reduce_mean(mean, context), distributed.all_reduce_sum(skipped, context)
+
+
+def _validate(config: TrainConfig, model: PoseHRNet, val: ValidationSet, context, results_path: Path):
+    """Each rank predicts every world_size-th crop; rank 0 scores the union; all ranks get the metrics."""
+    indices = range(context.rank, len(val.dataset), context.world_size)
+    part = predict(
+        model,
+        val.dataset,
+        context.device,
+        flip=config.eval.flip,
+        batch_size=config.eval.batch_size,
+        workers=config.data.workers,
+        decode=config.eval.decode,
+        indices=indices,
+        amp=config.solver.amp,
+        progress=context.is_main and config.run.progress,
+    )
+    parts = distributed.gather_objects(part, context)
+    metrics = None
+    if context.is_main:
+        merged = Predictions.merge(parts)
+        metrics = evaluate_predictions(
+            val.coco,
+            val.dataset.samples,
+            merged,
+            results_path,
+            config.eval.in_vis_threshold,
+            config.eval.oks_threshold,
+        )
+    return distributed.broadcast_object(metrics, context)
+
+
+def _build_model(config: TrainConfig, checkpoint: dict | None, log) -> PoseHRNet:
+    from core.model import ModelConfig
+
+    if checkpoint is not None:  # the checkpoint's own architecture; its weights are the state to continue
+        model = PoseHRNet(ModelConfig.from_dict(checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        return model
+    m = config.model
+    model = build_model(
+        width=m.width,
+        preset=m.preset,
+        num_joints=m.num_joints,
+        input_size=m.input_size,
+        attention_init_scale=m.attention_init_scale,
+    )
+    if config.init.imagenet:
+        log(weights.init_from_imagenet(model, config.init.imagenet).describe())
+    if config.init.weights:
+        log(weights.init_from_pose(model, config.init.weights).describe())
+    return model
+
+
+def _training_set(config: TrainConfig, model: PoseHRNet) -> CocoKeypoints:
+    d, a = config.data, config.augment
+    if not d.train_ann or not d.train_images:
+        raise UserError("training needs an annotation file and an image folder (--coco-ann and --images)")
+    coco = load_coco(d.train_ann)
+    input_size = model.config.input_size
+    samples = ground_truth_samples(
+        coco, d.train_images, input_size[0] / input_size[1], model.config.num_joints, source=d.train_ann
+    )
+    settings = AugmentSettings(
+        flip=a.flip,
+        rotation=a.rotation,
+        rotation_prob=a.rotation_prob,
+        scale=a.scale,
+        half_body_prob=a.half_body_prob,
+        half_body_min_joints=a.half_body_min_joints,
+    )
+    return CocoKeypoints(
+        samples, input_size, model.config.heatmap_size, sigma=a.sigma, augment=settings, seed=config.run.seed
+    )
+
+
+def _validation_set(config: TrainConfig, model: PoseHRNet) -> ValidationSet | None:
+    d = config.data
+    if not d.val_ann or not config.eval.every:
+        return None
+    if not d.val_images:
+        raise UserError("a validation annotation file needs its image folder (--val-images)")
+    coco = load_coco(d.val_ann)
+    input_size = model.config.input_size
+    aspect = input_size[0] / input_size[1]
+    if d.val_detections:
+        samples = detection_samples(
+            coco,
+            load_detections(d.val_detections),
+            d.val_images,
+            aspect,
+            d.detection_score_threshold,
+            model.config.num_joints,
+            d.val_detections,
+        )
+    else:
+        samples = ground_truth_samples(coco, d.val_images, aspect, model.config.num_joints, d.val_ann)
+    dataset = CocoKeypoints(samples, input_size, model.config.heatmap_size, with_targets=False)
+    return ValidationSet(coco, dataset)
+
+
+def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    s = config.solver
+    if s.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+def _empty_batch(config: TrainConfig, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A one-crop batch with zero target weights: contributes nothing to the loss."""
+    net = model.module if hasattr(model, "module") else model
+    (w, h), (hw, hh) = net.config.input_size, net.config.heatmap_size
+    j = net.config.num_joints
+    return {
+        "image": torch.zeros(1, 3, h, w),
+        "target": torch.zeros(1, j, hh, hw),
+        "target_weight": torch.zeros(1, j),
+    }
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # DataLoader workers already run in parallel
+    torch.set_num_threads(1)
