@@ -1,0 +1,66 @@
+"""`python run.py [gui]`: the desktop app — live pose tracking of webcams, streams and files."""
+
+import argparse
+import signal
+import sys
+
+from core.commands.options import add_model_arguments, parse_size
+from core.errors import UserError
+
+
+def build_parser(command: str = "gui") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"run.py {command}",
+        description="Live pose tracking with skeletons, track IDs and FPS on webcams, RTSP streams or files.",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="webcam index, rtsp:// or http(s):// URL, video file, image folder or glob; repeat for a grid",
+    )
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--backend", default="auto", help="auto, eager, eager-plain, compile, onnxruntime, tensorrt"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--detector", default="hog", help="hog | torchvision:NAME[:W] | onnx:PATH | file:PATH"
+    )
+    parser.add_argument("--interval", type=int, default=1, help="detect every N frames (poses carry boxes)")
+    parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
+    parser.add_argument("--record-dir", default="recordings", help="folder for recordings and snapshots")
+    return parser
+
+
+def main(argv: list[str], command: str = "gui") -> int:
+    args = build_parser(command).parse_args(argv)
+    if args.interval < 1:
+        raise UserError(f"--interval must be at least 1, got {args.interval}")
+    parse_size(args.input_size)  # fail on a bad size before any window appears
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    if args.checkpoint is None:
+        from core.attention import resolve_positions
+
+        resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
+
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from app.window import MainWindow, WindowOptions
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # our options are parsed already
+    app.setApplicationName("Attention-HRNet Pose Tracker")
+    window = MainWindow(WindowOptions.from_args(args))
+    window.show()
+    if args.source:
+        window.open_sources(args.source)
+    # Ctrl-C in the terminal closes the window the normal way (recordings are finalised). Python
+    # handles signals only when it runs, so a timer gives it a moment several times a second.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return app.exec()

@@ -1,0 +1,427 @@
+"""The main window: source bar, video view(s), model controls, statistics, snapshot and recording.
+
+The window never does slow work itself: it forwards requests to the PipelineWorker (its own thread)
+and shows what comes back — frames, the configuration in force, one-line errors in the status bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QColor, QIcon, QKeySequence, QPainter, QPixmap
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSizePolicy,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.panels import ModelPanel, StatsPanel
+from app.recorder import file_stem
+from app.video_view import VideoView
+from app.worker import EngineInfo, PipelineWorker
+from core.commands.options import parse_size
+from core.pipeline import PipelineConfig
+from core.redact import redact_text, redact_url
+
+APP_TITLE = "Attention-HRNet Pose Tracker"
+STATS_INTERVAL_MS = 500
+UNTRAINED_TEXT = (
+    "⚠  Untrained weights: poses are meaningless. Load a trained checkpoint (Model ▸ Checkpoint ▸ Load…)."
+)
+VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mkv *.mov *.webm *.m4v *.jpg *.jpeg *.png);;All files (*)"
+ERROR_HOLD_S = 5.0  # an error stays in the status bar at least this long
+ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
+
+
+@dataclass
+class WindowOptions:
+    config: PipelineConfig
+    record_dir: Path = Path("recordings")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WindowOptions:
+        config = PipelineConfig(
+            checkpoint=args.checkpoint,
+            width=args.width,
+            preset=args.preset,
+            input_size=parse_size(args.input_size),
+            backend=args.backend,
+            device=args.device,
+            detector=args.detector,
+            interval=args.interval,
+            flip=args.flip,
+        )
+        return cls(config, Path(args.record_dir))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, options: WindowOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.setWindowTitle(APP_TITLE)
+        screen = self.screen().availableGeometry()
+        self.resize(min(1440, screen.width()), min(900, screen.height()))
+        self.views: dict[str, VideoView] = {}
+        self.last_error = ""
+        self._error_time = -math.inf
+        self.worker = PipelineWorker(options.config)
+
+        self._build_source_bar()
+        self._build_center()
+        self._build_side_panel(options.config)
+        self._build_status_bar()
+        self._connect_worker()
+
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setInterval(STATS_INTERVAL_MS)
+        self._stats_timer.timeout.connect(self.refresh_stats)
+        self._stats_timer.start()
+        self._set_running(False)
+
+    # ----------------------------------------------------------------------------------- layout
+    def _build_source_bar(self) -> None:
+        bar = QToolBar("Source")
+        bar.setObjectName("source-bar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        bar.addWidget(QLabel(" Source "))
+        self.source_box = QComboBox()
+        self.source_box.setEditable(True)
+        self.source_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.source_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.source_box.setMinimumContentsLength(36)
+        self.source_box.lineEdit().setPlaceholderText(
+            "webcam index (0), rtsp:// or http(s):// URL, or a video file"
+        )
+        self.source_box.lineEdit().returnPressed.connect(self.open_typed)
+        bar.addWidget(self.source_box)
+
+        icon = QStyle.StandardPixmap
+        action = self._action
+        self.browse_action = action(
+            bar, "File…", "Ctrl+O", "Choose a video or image file", self.browse, icon.SP_DirOpenIcon
+        )
+        self.open_action = action(
+            bar, "Open", None, "Show this source, replacing the others", self.open_typed, icon.SP_MediaPlay
+        )
+        self.add_action = action(bar, "Add", None, "Show this source beside the others", self.add_typed, "+")
+        self.stop_action = action(bar, "Stop", "Ctrl+.", "Stop every source", self.stop, icon.SP_MediaStop)
+        bar.addSeparator()
+        self.pause_action = action(
+            bar, "Pause", "Space", "Pause / resume", self.toggle_pause, icon.SP_MediaPause
+        )
+        self.pause_action.setCheckable(True)
+        self.snapshot_action = action(
+            bar, "Snapshot", "Ctrl+S", "Save the shown frames as PNG", self.snapshot, icon.SP_DialogSaveButton
+        )
+        self.record_action = action(
+            bar, "Record", "Ctrl+R", "Record annotated video + JSONL tracks", self.toggle_recording, "●"
+        )
+        self.record_action.setCheckable(True)
+        action(
+            bar, "Folder…", None, "Where recordings and snapshots go", self.choose_record_dir, icon.SP_DirIcon
+        )
+        full = QAction("Full screen", self)
+        full.setShortcut(QKeySequence("F11"))
+        full.triggered.connect(lambda: self.showNormal() if self.isFullScreen() else self.showFullScreen())
+        self.addAction(full)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+
+    def _action(self, bar: QToolBar, text: str, shortcut: str | None, tip: str, slot, icon=None) -> QAction:
+        action = QAction(text, self)
+        if isinstance(icon, str):
+            action.setIcon(glyph_icon(icon, "#d93025" if icon == "●" else "#3c3c3c"))
+        elif icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+        action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        bar.addAction(action)
+        return action
+
+    def _build_center(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = QLabel(UNTRAINED_TEXT)
+        self.banner.setObjectName("untrained-banner")
+        self.banner.setStyleSheet("background: #b3261e; color: white; font-weight: bold; padding: 6px 10px;")
+        self.banner.setWordWrap(True)
+        layout.addWidget(self.banner)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(2, 2, 2, 2)
+        self.grid.setSpacing(2)
+        layout.addWidget(self.grid_host, 1)
+        self.setCentralWidget(central)
+        self._placeholder = VideoView()
+        self.grid.addWidget(self._placeholder, 0, 0)
+        self.banner.setVisible(self.options.config.checkpoint is None)
+
+    def _build_side_panel(self, config: PipelineConfig) -> None:
+        self.model_panel = ModelPanel(config)
+        self.model_panel.changed.connect(self._model_changed)
+        self.stats_panel = StatsPanel()
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.addWidget(self.model_panel)
+        layout.addWidget(self.stats_panel)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        dock = QDockWidget("Controls", self)
+        dock.setObjectName("controls")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)  # fmt: skip
+        dock.setWidget(scroll)
+        dock.setMinimumWidth(330)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+
+    def _build_status_bar(self) -> None:
+        self.status_label = QLabel()
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.busy_label = QLabel()
+        self.record_label = QLabel()
+        self.record_label.setStyleSheet(ERROR_STYLE)
+        status = self.statusBar()
+        status.addWidget(self.status_label, 1)
+        status.addPermanentWidget(self.busy_label)
+        status.addPermanentWidget(self.record_label)
+        self.show_message("Open a webcam, stream or file to start.")
+
+    def _connect_worker(self) -> None:
+        worker = self.worker
+        worker.frame_ready.connect(self._show_frame)
+        worker.sources_changed.connect(self._sources_changed)
+        worker.source_ended.connect(self._source_ended)
+        worker.config_changed.connect(self._config_changed)
+        worker.busy.connect(self.busy_label.setText)
+        worker.error.connect(self.show_error)
+        worker.info.connect(self.show_message)
+        worker.recording_changed.connect(self._recording_changed)
+        worker.stopped.connect(lambda: self._set_running(False))
+
+    # ----------------------------------------------------------------------------------- actions
+    def source_text(self) -> str:
+        """The spec to open: history items display redacted URLs and keep the real one as item data."""
+        text = self.source_box.currentText().strip()
+        index = self.source_box.findText(text)
+        spec = self.source_box.itemData(index) if index >= 0 else None
+        return spec or text
+
+    def open_sources(self, specs: list[str], add: bool = False) -> None:
+        specs = [s.strip() for s in specs if s and s.strip()]
+        if not specs:
+            self.show_error("type a webcam index, a stream URL or a file path first")
+            return
+        with QSignalBlocker(self.source_box):
+            for spec in specs:  # history shows redacted URLs; the real spec stays in the item data
+                shown = redact_url(spec)
+                index = self.source_box.findText(shown)
+                if index >= 0:
+                    self.source_box.removeItem(index)
+                self.source_box.insertItem(0, shown, spec)
+            self.source_box.setCurrentIndex(0)
+        self.show_message(f"opening {', '.join(redact_text(s) for s in specs)}…")
+        self.worker.open_sources(specs, add=add)
+
+    def open_typed(self) -> None:
+        self.open_sources([self.source_text()])
+
+    def add_typed(self) -> None:
+        self.open_sources([self.source_text()], add=True)
+
+    def browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
+        if path:
+            self.source_box.setCurrentText(path)
+            self.open_sources([path])
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def toggle_pause(self) -> None:
+        if not self.worker.running:
+            self.pause_action.setChecked(False)
+            return
+        if self.worker.paused:
+            self.worker.resume()
+            self.show_message("resumed")
+        else:
+            self.worker.pause()
+            self.show_message("paused — Space resumes")
+        self._show_paused(self.worker.paused)
+
+    def snapshot(self) -> list[Path]:
+        """Save each view's current (annotated) frame as PNG, atomically; returns the paths."""
+        shown = [(key, view.image()) for key, view in self.views.items() if view.image() is not None]
+        if not shown:
+            self.show_error("nothing to save yet")
+            return []
+        folder = self.options.record_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            paths = [save_png(image, folder / f"{file_stem(key)}-{stamp}.png") for key, image in shown]
+        except OSError as error:
+            self.show_error(f"snapshot not saved: {error}")
+            return []
+        self.show_message(f"saved {', '.join(p.name for p in paths)} in {folder}")
+        return paths
+
+    def toggle_recording(self) -> None:
+        if self.worker.recording:
+            self.worker.stop_recording()
+        else:
+            self.worker.start_recording(self.options.record_dir)
+        self.record_action.setChecked(self.worker.recording)  # the worker's answer sets the final state
+
+    def choose_record_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for recordings", str(self.options.record_dir))
+        if folder:
+            self.options.record_dir = Path(folder)
+            self.show_message(f"recordings and snapshots go to {folder}")
+
+    def refresh_stats(self) -> None:
+        self.stats_panel.show_stats(self.worker.stats())
+
+    # ------------------------------------------------------------------------------ worker signals
+    def _show_frame(self, key: str) -> None:
+        view = self.views.get(key)
+        if view is None:  # the frame beat the sources_changed signal: it waits in the mailbox
+            return
+        item = self.worker.take_frame(key)
+        if item is not None:
+            view.set_image(item[0])
+
+    def _sources_changed(self, keys: list[str]) -> None:
+        for view in self.views.values():
+            self.grid.removeWidget(view)
+        for key in [k for k in self.views if k not in keys]:
+            self.views.pop(key).deleteLater()
+        for key in keys:
+            if key not in self.views:
+                self.views[key] = VideoView(key)
+                self.views[key].set_badge("PAUSED" if self.worker.paused else "")
+        self._placeholder.setVisible(not keys)
+        columns = max(1, math.ceil(math.sqrt(len(keys))))
+        for index, key in enumerate(keys):
+            self.grid.addWidget(self.views[key], index // columns, index % columns)
+            self._show_frame(key)
+        names = ", ".join(keys)
+        self.setWindowTitle(f"{names} — {APP_TITLE}" if names else APP_TITLE)
+        self._set_running(bool(keys))
+        if keys:
+            self.show_message(f"showing {names}")
+
+    def _source_ended(self, key: str, reason: str) -> None:
+        if reason:
+            self.show_error(f"{key}: {reason}")
+        else:
+            self.show_message(f"{key}: end of file")
+
+    def _config_changed(self, config: PipelineConfig, info: EngineInfo) -> None:
+        self.options.config = config
+        self.model_panel.show_config(config, info)
+        self.banner.setVisible(not info.trained)
+
+    def _recording_changed(self, recording: bool, text: str) -> None:
+        self.record_action.setChecked(recording)
+        self.record_action.setText("Recording" if recording else "Record")
+        self.record_label.setText("● REC" if recording else "")
+        self.show_message(f"recording to {text}" if recording else text)
+
+    def _model_changed(self, name: str, value) -> None:
+        self.worker.reconfigure(**{name: value})
+
+    def _set_running(self, running: bool) -> None:
+        for action in (self.stop_action, self.pause_action, self.add_action):
+            action.setEnabled(running)
+        if not running:
+            self._show_paused(False)
+            if not self.views:
+                self._placeholder.setVisible(True)
+
+    def _show_paused(self, paused: bool) -> None:
+        for view in self.views.values():
+            view.set_badge("PAUSED" if paused else "")
+        self.pause_action.setChecked(paused)
+        self.pause_action.setText("Resume" if paused else "Pause")
+        pixmap = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+        self.pause_action.setIcon(self.style().standardIcon(pixmap))
+
+    # ------------------------------------------------------------------------------------ status
+    def show_message(self, text: str) -> None:
+        """Information; within a few seconds of an error it is added after the error, not over it."""
+        if time.monotonic() - self._error_time < ERROR_HOLD_S:
+            self.status_label.setText(f"error: {self.last_error}   ·   {text}")
+            return
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(text)
+
+    def show_error(self, text: str) -> None:
+        """One line, never a traceback."""
+        self.last_error = text
+        self._error_time = time.monotonic()
+        self.status_label.setStyleSheet(ERROR_STYLE)
+        self.status_label.setText(f"error: {text}")
+        self.status_label.setToolTip(text)
+
+    def status_text(self) -> str:
+        return self.status_label.text()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._stats_timer.stop()
+        self.hide()  # at once; finishing a model load and joining threads may take a moment
+        self.worker.shutdown()
+        event.accept()
+
+
+def glyph_icon(glyph: str, color: str, size: int = 32) -> QIcon:
+    """A toolbar icon drawn from one character, for actions the Qt style has no standard icon for."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    font = painter.font()
+    font.setPixelSize(int(size * 0.9))
+    font.setBold(True)
+    painter.setFont(font)
+    painter.setPen(QColor(color))
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, glyph)
+    painter.end()
+    return QIcon(pixmap)
+
+
+def save_png(image, path: Path) -> Path:
+    """QImage -> PNG via a temporary file in the same folder and os.replace (never a half file)."""
+    temp = path.with_name(f".{path.stem}.partial.png")
+    if not image.save(str(temp), "PNG"):
+        temp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}")
+    os.replace(temp, path)
+    return path

@@ -1,0 +1,415 @@
+"""The bridge between Qt and core.pipeline: slow work off the GUI thread, frames back as Qt signals.
+
+`PipelineWorker` lives in its own QThread. Everything that can take seconds — probing a stream
+(up to the connect timeout), loading a model, swapping a detector, joining the pipeline's threads —
+runs there, so the window never freezes. The pipeline calls `_on_result` on its sink thread; that
+converts the annotated frame to a QImage that owns its pixels and puts it in a one-slot mailbox per
+source. A signal is emitted only when the mailbox was empty, so a busy GUI thread never collects a
+backlog of queued frames: it simply shows the newest one when it gets to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import QImage
+
+from app.recorder import Recorder
+from core.engine import build_engine, rebuild_engine
+from core.errors import UserError
+from core.pipeline import FrameResult, Pipeline, PipelineConfig
+from core.redact import redact_text
+
+log = logging.getLogger("app.worker")
+
+HEALTH_INTERVAL_MS = 250
+
+
+def bgr_to_qimage(image: np.ndarray) -> QImage:
+    """A QImage that owns a copy of the pixels of a BGR (or grey) uint8 frame.
+
+    QImage(buffer, ...) only borrows the numpy memory; the pipeline may reuse or free that array
+    once the callback returns, so the copy() here is what makes handing the image to the GUI safe.
+    """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected an H×W×3 or H×W uint8 image, got {image.dtype} {image.shape}")
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    fmt = QImage.Format.Format_BGR888 if image.ndim == 3 else QImage.Format.Format_Grayscale8
+    return QImage(image.data, width, height, image.strides[0], fmt).copy()
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error, credentials redacted: what the status bar shows."""
+    text = str(error).strip().splitlines()
+    message = text[0] if text else type(error).__name__
+    if not isinstance(error, UserError | OSError):
+        message = f"{type(error).__name__}: {message}"
+    return redact_text(message)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    trained: bool
+    model: object | None = None  # core.model.ModelConfig of the loaded model (None before loading)
+    backend: str = ""  # e.g. "eager · bf16 · cpu"
+
+
+class PipelineWorker(QObject):
+    """Owns the Pipeline; call its public methods from the GUI thread, they return at once."""
+
+    frame_ready = pyqtSignal(str)  # source key: a new image waits in the mailbox (take_frame)
+    sources_changed = pyqtSignal(list)  # keys of the running sources, in display order
+    source_ended = pyqtSignal(str, str)  # key, reason ("" at a normal end of file)
+    config_changed = pyqtSignal(object, object)  # the PipelineConfig in force, its EngineInfo
+    busy = pyqtSignal(str)  # "loading model…" etc.; "" when idle
+    error = pyqtSignal(str)  # one line for the status bar
+    info = pyqtSignal(str)
+    recording_changed = pyqtSignal(bool, str)  # recording?, folder or final message
+    stopped = pyqtSignal()
+
+    _open_requested = pyqtSignal(list, bool)
+    _stop_requested = pyqtSignal()
+    _reconfigure_requested = pyqtSignal(dict)
+    _record_requested = pyqtSignal(bool, str)
+    _shutdown_requested = pyqtSignal()
+
+    def __init__(self, config: PipelineConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._pipeline: Pipeline | None = None
+        self._engine = None  # kept across Stop/Open so a model loads once
+        self._sources: dict[str, object] = {}  # key -> FrameSource
+        self._ended: set[str] = set()
+        self._mailbox: dict[str, tuple[QImage, object]] = {}
+        self._lock = threading.Lock()  # the mailbox, shared with the pipeline's sink thread
+        self._recording: Recorder | None = None
+        self._frames = 0
+        self._shut_down = threading.Event()
+
+        self._thread = QThread()
+        self._thread.setObjectName("pipeline-worker")
+        self.moveToThread(self._thread)
+        self._health = QTimer()
+        self._health.setInterval(HEALTH_INTERVAL_MS)
+        self._health.moveToThread(self._thread)
+        self._health.timeout.connect(self._check_health)
+        self._thread.started.connect(self._health.start)
+        self._thread.started.connect(self._preload)
+        self._open_requested.connect(self._open)
+        self._stop_requested.connect(self._stop)
+        self._reconfigure_requested.connect(self._reconfigure)
+        self._record_requested.connect(self._record)
+        self._shutdown_requested.connect(self._shutdown)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ GUI-thread API (non-blocking)
+    def open_sources(self, specs: list[str], add: bool = False) -> None:
+        """Open sources (replacing the running ones unless `add`); errors come back as `error`."""
+        self._open_requested.emit([str(s) for s in specs], add)
+
+    def stop(self) -> None:
+        self._stop_requested.emit()
+
+    def reconfigure(self, **changes) -> None:
+        """Change PipelineConfig fields; model/detector rebuilds happen on the worker thread."""
+        self._reconfigure_requested.emit(changes)
+
+    def start_recording(self, folder: str | Path) -> None:
+        self._record_requested.emit(True, str(folder))
+
+    def stop_recording(self) -> None:
+        self._record_requested.emit(False, "")
+
+    def pause(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.pause()
+
+    def resume(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.resume()
+
+    @property
+    def paused(self) -> bool:
+        pipeline = self._pipeline
+        return bool(pipeline is not None and pipeline.paused)
+
+    @property
+    def running(self) -> bool:
+        return self._pipeline is not None
+
+    @property
+    def recording(self) -> bool:
+        return self._recording is not None
+
+    @property
+    def frames_received(self) -> int:
+        return self._frames
+
+    def stats(self) -> dict:
+        """Per-source SourceStats snapshots of the running pipeline ({} when stopped)."""
+        pipeline = self._pipeline
+        return pipeline.stats() if pipeline is not None else {}
+
+    def take_frame(self, key: str):
+        """(QImage, SourceStats) of the newest result of `key`, or None; empties the mailbox."""
+        with self._lock:
+            return self._mailbox.pop(key, None)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop everything and end the worker thread; blocks until done (window close, tests)."""
+        if self._thread.isRunning():
+            self._shutdown_requested.emit()
+            self._shut_down.wait(timeout_ms / 1000)
+            self._thread.quit()
+            return self._thread.wait(timeout_ms)
+        return True
+
+    # -------------------------------------------------------------------------- worker-thread slots
+    @pyqtSlot(list, bool)
+    def _open(self, specs: list[str], add: bool) -> None:
+        from core.sources import open_source
+
+        opened, errors = [], []
+        for spec in specs:
+            self.busy.emit(f"opening {redact_text(spec)}…")
+            try:
+                opened.append(open_source(spec))
+            except UserError as error:
+                errors.append(one_line(error))
+            except Exception as error:  # OpenCV/FFmpeg oddities must not kill the app
+                errors.append(f"cannot open {redact_text(spec)}: {one_line(error)}")
+        self.busy.emit("")
+        if opened:
+            try:
+                if self._pipeline is None or self._pipeline.error is not None:
+                    self._start_pipeline()
+                if not add:
+                    self._remove_all()
+            except Exception as error:  # a model or detector that cannot load
+                if not isinstance(error, UserError):
+                    log.exception("starting the pipeline failed")
+                errors.append(one_line(error))
+                for source in opened:
+                    source.stop()
+                opened = []
+            for source in opened:
+                try:
+                    self._sources[self._pipeline.add_source(source)] = source
+                except Exception as error:
+                    errors.append(f"cannot start {source.name}: {one_line(error)}")
+                    source.stop()
+            self._emit_sources()
+        if errors:  # one line, after the "showing …" message so that it stays visible
+            self.error.emit("; ".join(errors))
+
+    @pyqtSlot()
+    def _preload(self) -> None:
+        """Load the model while the user picks a source: the first Open is quick, and a bad
+        checkpoint or detector is reported at once."""
+        if self._engine is not None:
+            return
+        self.busy.emit("loading model…")
+        try:
+            self._engine = build_engine(self.config)
+        except Exception as error:
+            if not isinstance(error, UserError):
+                log.exception("loading the model failed")
+            self.error.emit(one_line(error))
+        finally:
+            self.busy.emit("")
+        self.config_changed.emit(self.config, self.engine_info())
+
+    def _start_pipeline(self) -> None:
+        if self._pipeline is not None:  # a failed pipeline: let it go
+            self._stop()
+        if self._engine is None:
+            self.busy.emit("loading model…")
+        try:
+            pipeline = Pipeline(self.config, [], on_result=self._on_result, engine=self._engine)
+            pipeline.start()
+        finally:
+            self.busy.emit("")
+        self._pipeline = pipeline
+        self._engine = pipeline.engine
+        self.config_changed.emit(self.config, self.engine_info())
+
+    def _remove_all(self) -> None:
+        for key in list(self._sources):
+            with contextlib.suppress(KeyError):
+                self._pipeline.remove_source(key)
+        self._close_recording_sinks(list(self._sources))
+        self._sources.clear()
+        self._ended.clear()
+        with self._lock:
+            self._mailbox.clear()
+
+    @pyqtSlot()
+    def _stop(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            try:
+                pipeline.stop()
+            except Exception as error:  # a stage that failed earlier re-raises here
+                self.error.emit(f"pipeline stopped: {one_line(error)}")
+        self._finish_recording()
+        self._sources.clear()
+        self._ended.clear()
+        self._emit_sources()
+        self.stopped.emit()
+
+    @pyqtSlot(dict)
+    def _reconfigure(self, changes: dict) -> None:
+        try:
+            new = replace(self.config, **changes)
+        except UserError as error:
+            self.error.emit(one_line(error))
+            self.config_changed.emit(self.config, self.engine_info())
+            return
+        if new == self.config:
+            return
+        model_change = any(k in changes for k in ("checkpoint", "width", "preset", "input_size", "backend",
+                                                  "device", "precision", "flip"))  # fmt: skip
+        self.busy.emit("loading model…" if model_change else "applying…")
+        try:
+            if self._pipeline is not None:
+                self._pipeline.reconfigure(new)
+                self._engine = self._pipeline.engine
+            elif self._engine is not None:  # stopped: update the kept engine the same way
+                self._engine = rebuild_engine(self._engine, new)[0]
+            self.config = new
+            self.info.emit(describe_change(changes))
+        except UserError as error:
+            self.error.emit(one_line(error))
+        except Exception as error:
+            log.exception("reconfigure failed")
+            self.error.emit(f"cannot apply: {one_line(error)}")
+        finally:
+            self.busy.emit("")
+        self.config_changed.emit(self.config, self.engine_info())
+
+    def _trained(self) -> bool:
+        if self._engine is not None:
+            return bool(self._engine.trained)
+        return self.config.checkpoint is not None
+
+    def engine_info(self) -> EngineInfo:
+        """What is loaded: a checkpoint's own architecture and the backend actually chosen."""
+        engine = self._engine
+        if engine is None:
+            return EngineInfo(self.config.checkpoint is not None)
+        estimator = engine.estimator
+        backend = " · ".join(
+            str(v) for v in (estimator.backend_name, estimator.precision, estimator.device) if v is not None
+        )
+        return EngineInfo(bool(engine.trained), getattr(estimator, "config", None), backend)
+
+    @pyqtSlot(bool, str)
+    def _record(self, start: bool, folder: str) -> None:
+        if not start:
+            self._finish_recording()
+            return
+        if self._recording is not None:
+            return
+        path = Path(folder).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self.error.emit(f"cannot record to {path}: {error.strerror or error}")
+            self.recording_changed.emit(False, "")
+            return
+        self._recording = Recorder(path, "trained" if self._trained() else "untrained")
+        self.recording_changed.emit(True, str(path))
+
+    def _finish_recording(self) -> None:
+        recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        try:
+            message = recording.close()
+        except Exception as error:
+            self.error.emit(f"recording not saved: {one_line(error)}")
+            message = "recording not saved"
+        self.recording_changed.emit(False, message)
+
+    def _close_recording_sinks(self, keys: list[str]) -> None:
+        """Sources leaving while recording: finalise their files, keep recording the others."""
+        if self._recording is not None:
+            self._recording.finish(keys)
+
+    @pyqtSlot()
+    def _check_health(self) -> None:
+        """Report sources that ended and a pipeline whose stage failed (polled: no callback exists)."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return
+        if pipeline.error is not None:
+            self._stop()  # Pipeline.stop() re-raises the stage's error: _stop reports it once
+            return
+        errors = pipeline.source_errors()
+        stats = pipeline.stats()
+        for key, source in list(self._sources.items()):
+            done = stats.get(key)
+            # ended = capture finished and every captured frame reached the outputs (or was dropped)
+            finished = source.ended and done is not None and done.frames + done.dropped >= source.captured
+            if key not in self._ended and finished:
+                self._ended.add(key)
+                self._close_recording_sinks([key])
+                self.source_ended.emit(key, redact_text(errors.get(key) or source.error or ""))
+
+    @pyqtSlot()
+    def _shutdown(self) -> None:
+        self._health.stop()
+        self._stop()
+        self._shut_down.set()
+
+    def _emit_sources(self) -> None:
+        self.sources_changed.emit(list(self._sources))
+
+    # ---------------------------------------------------------------------- pipeline's sink thread
+    def _on_result(self, result: FrameResult) -> None:
+        """Called by the pipeline for every frame; must be quick and must never raise."""
+        try:
+            image = result.annotated if result.annotated is not None else result.frame.image
+            self._write_recording(result, image)
+            qimage = bgr_to_qimage(image)
+        except Exception as error:
+            log.exception("displaying a frame failed")
+            self.error.emit(one_line(error))
+            return
+        with self._lock:
+            self._frames += 1
+            waiting = result.source in self._mailbox
+            self._mailbox[result.source] = (qimage, result.stats)
+        if not waiting:
+            self.frame_ready.emit(result.source)
+
+    def _write_recording(self, result: FrameResult, image: np.ndarray) -> None:
+        """Append this frame to the recording; a failure (disk full…) ends the recording once."""
+        recording = self._recording
+        if recording is None or recording.failed:
+            return
+        fps = getattr(self._sources.get(result.source), "fps", None)
+        try:
+            recording.write(result.source, result.frame, result.tracks, image, fps)
+        except Exception as error:
+            self.error.emit(f"recording stopped: {one_line(error)}")
+            self._record_requested.emit(False, "")  # the worker thread closes it and tells the window
+
+
+def describe_change(changes: dict) -> str:
+    parts = []
+    for key, value in changes.items():
+        if key == "checkpoint":
+            parts.append(f"checkpoint {Path(value).name}" if value else "untrained model")
+        elif key == "input_size":
+            parts.append(f"input {value[0]}x{value[1]}")
+        else:
+            parts.append(f"{key} {value}")
+    return "applied: " + ", ".join(parts)

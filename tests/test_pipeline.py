@@ -1,0 +1,301 @@
+"""The threaded pipeline: order, per-source state, statistics, stop/pause/reconfigure, crash safety.
+
+Plumbing only, so the pose model is a tiny untrained HRNet (width 8) and detections come from a
+MOTChallenge file written here (fast and deterministic); everything else is the real code.
+"""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core import codec
+from core.estimator import PoseEstimator
+from core.model import build_model
+from core.pipeline import (
+    Engine,
+    Pipeline,
+    PipelineConfig,
+    boxes_from_previous,
+    build_engine,
+    new_tracker,
+    sequential_step,
+)
+from core.sinks import open_sinks, partial_files
+from core.sources import open_source
+
+torch.set_num_threads(1)
+
+# Two people walking right, a third standing: inside both shared videos (960×540 and 1280×720).
+BOXES = [(100, 120, 180, 400), (400, 100, 490, 420), (700, 150, 770, 380)]
+
+
+def write_detections(path: Path, frames: int, shift: float = 4.0, boxes=BOXES) -> Path:
+    rows = []
+    for index in range(frames):
+        for k, (x1, y1, x2, y2) in enumerate(boxes):
+            dx = shift * index if k < 2 else 0.0
+            rows.append(f"{index + 1},-1,{x1 + dx:.1f},{y1},{x2 - x1},{y2 - y1},0.9,-1,-1,-1")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def make_video(path: Path, source: Path, frames: int, size=(320, 180)) -> Path:
+    """A longer clip by looping a shared video (scaled down to keep the tests quick)."""
+    capture = cv2.VideoCapture(str(source))
+    images = []
+    while (read := capture.read())[0]:
+        images.append(cv2.resize(read[1], size))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+    for i in range(frames):
+        writer.write(images[i % len(images)])
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def detections(tmp_path_factory) -> Path:
+    return write_detections(tmp_path_factory.mktemp("det") / "det.txt", 400)
+
+
+@pytest.fixture(scope="module")
+def engine(detections):
+    config = PipelineConfig(width=8, input_size=(64, 96), detector=f"file:{detections}", batch_size=16)
+    return build_engine(config)
+
+
+@pytest.fixture(scope="module")
+def street(shared_data) -> Path:
+    return shared_data / "video" / "street.mp4"
+
+
+@pytest.fixture(scope="module")
+def soccer(shared_data) -> Path:
+    return shared_data / "video" / "soccer.mp4"
+
+
+def jsonl_sinks(out: Path):
+    def factory(source):
+        return open_sinks(out, Path(source.name).stem, {"jsonl"}, source.fps or 25.0, source.size)
+
+    return factory
+
+
+def frame_lines(path: Path) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if "frame" in r]
+
+
+def test_frames_leave_in_order_with_tracks_and_annotated_images(engine, street):
+    pipeline = Pipeline(engine.config, [open_source(str(street))], engine=engine)
+    results = pipeline.results()  # asked before start: sees every frame
+    with pipeline:
+        got = list(results)
+        pipeline.wait(30)
+    assert [r.frame.index for r in got] == list(range(5))
+    assert all(r.annotated is not None and r.annotated.shape == r.frame.image.shape for r in got)
+    assert all(len(r.poses) == 3 for r in got)  # one pose per detected box
+    ids = [sorted(t.id for t in r.tracks) for r in got]
+    assert ids[-1] == [1, 2, 3] and ids[0] == ids[-1]  # same people, same IDs throughout
+    assert got[-1].stats.frames == 5 and got[-1].stats.people == pytest.approx(3.0)
+    assert all(not t.is_alive() for t in pipeline._threads)
+
+
+def confident_estimator(street: Path) -> PoseEstimator:
+    """An untrained model whose output is rescaled so its (meaningless) keypoints score above the
+    threshold of boxes_from_poses: frames between detections then really follow the poses."""
+    torch.manual_seed(0)
+    model = build_model(width=8, input_size=(64, 96)).eval()
+    image = next(iter(open_source(str(street)))).image
+    crops, _, _ = codec.crop_boxes(image, np.array(BOXES, float), (64, 96))
+    with torch.no_grad():
+        model.final_layer.weight.mul_(1.0 / float(model(codec.normalize_crops(crops)).std()))
+    return PoseEstimator(model, backend="eager", precision="fp32", trained=False)
+
+
+def test_pipelined_outputs_equal_the_sequential_loop(engine, tmp_path, street):
+    """Same frames, boxes and IDs as one thread doing every stage in turn: threads change timing only.
+    With interval 3, frames in between take their boxes from the previous poses, so a frame may not
+    share a model batch with the frame before it from the same source."""
+    video = make_video(tmp_path / "clip.mp4", street, 24)
+    config = PipelineConfig(width=8, input_size=(64, 96), detector=engine.config.detector, interval=3,
+                            queue_size=2, max_batch_frames=4)  # fmt: skip
+    engine3 = Engine(confident_estimator(street), engine.detector, False, config)
+
+    reference, state, tracker, followed = [], {}, new_tracker(config), 0
+    for frame in open_source(str(video)):
+        from_poses = boxes_from_previous(state.get("poses", []), frame.image)[0]
+        followed += frame.index % 3 != 0 and len(from_poses) > 0
+        _, tracks, _ = sequential_step(engine3, state, frame, tracker)
+        reference.append([(t.id, np.round(t.box, 3).tolist()) for t in tracks])
+    assert followed >= 8  # most in-between frames took their boxes from poses
+
+    threaded = []
+
+    def collect(result):
+        threaded.append([(t.id, np.round(t.box, 3).tolist()) for t in result.tracks])
+
+    pipeline = Pipeline(config, [open_source(str(video))], collect, engine=engine3)
+    pipeline.run()
+    assert len(threaded) == len(reference) == 24
+    assert threaded == reference
+
+
+def test_two_sources_share_the_pose_batches_but_keep_their_own_tracks_and_stats(engine, street, soccer):
+    calls = []
+    estimate_batch = engine.estimator.estimate_batch
+
+    class RecordingEstimator:  # the real estimator, with its calls counted
+        trained = engine.estimator.trained
+
+        def estimate_batch(self, frames, boxes, scores):
+            calls.append(len(frames))
+            return estimate_batch(frames, boxes, scores)
+
+    config = PipelineConfig(**{**engine.config.__dict__, "queue_size": 2})
+    recording = type(engine)(RecordingEstimator(), engine.detector, engine.trained, config)
+    first = threading.Event()
+
+    def slow_start(result):  # hold the sink once so frames of both sources pile up before the model
+        if not first.is_set():
+            first.set()
+            time.sleep(1.0)
+
+    sources = [open_source(str(street)), open_source(str(soccer))]
+    pipeline = Pipeline(config, sources, slow_start, engine=recording)
+    per_source: dict[str, list] = {}
+    results = pipeline.results()
+    with pipeline:
+        for r in results:
+            per_source.setdefault(r.source, []).append(r)
+    assert set(per_source) == {str(street), str(soccer)}
+    for got in per_source.values():
+        assert [r.frame.index for r in got] == list(range(5))  # order kept per source
+        assert sorted(t.id for t in got[-1].tracks) == [1, 2, 3]  # each source has its own tracker
+    stats = pipeline.stats()
+    assert set(stats) == {str(street), str(soccer)}
+    assert all(s.frames == 5 and s.tracks == 3 and s.dropped == 0 for s in stats.values())
+    assert sum(calls) == 10 and max(calls) >= 2  # crops of several frames went through one call
+
+
+def test_stats_give_p50_and_p95_for_every_stage(engine, street):
+    pipeline = Pipeline(engine.config, [open_source(str(street))], engine=engine)
+    stats = pipeline.run()[str(street)]
+    for stage in ("capture", "detect", "pose", "track", "draw", "sink", "total"):
+        latency = stats.stages[stage]
+        assert latency.p50_ms is not None and 0 <= latency.p50_ms <= latency.p95_ms, stage
+    assert stats.frames == 5 and stats.people == pytest.approx(3.0) and stats.mean_fps > 0
+
+
+def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_path, shared_data):
+    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    out = tmp_path / "out"
+    seen = threading.Event()
+    count = []
+
+    def on_result(result):
+        count.append(result.frame.index)
+        if len(count) == 5:
+            seen.set()
+
+    pipeline = Pipeline(engine.config, [open_source(str(video))], on_result, engine=engine,
+                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    pipeline.start()
+    assert seen.wait(30)
+    pipeline.stop()
+    lines = frame_lines(out / "long.jsonl")
+    assert 5 <= len(lines) < 300 and len(lines) == len(count)
+    assert [r["frame"] for r in lines] == list(range(len(lines)))
+    assert not partial_files(out, "long")
+    assert all(not t.is_alive() for t in threading.enumerate() if t.name.startswith("pipeline-"))
+
+
+def test_stop_that_discards_leaves_no_output_of_an_unfinished_file(engine, tmp_path, shared_data):
+    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    out = tmp_path / "out"
+    seen = threading.Event()
+    pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: seen.set(), engine=engine,
+                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    pipeline.start()
+    assert seen.wait(30)
+    pipeline.stop(discard_incomplete=True)  # what Ctrl-C does in `run.py track`
+    assert list(out.iterdir()) == []
+
+
+def test_a_crashing_stage_aborts_the_outputs_and_reports_the_error(engine, tmp_path, street):
+    out = tmp_path / "out"
+
+    def broken_consumer(result):
+        if result.frame.index == 2:
+            raise RuntimeError("consumer broke")
+
+    pipeline = Pipeline(engine.config, [open_source(str(street))], broken_consumer, engine=engine,
+                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    with pytest.raises(RuntimeError, match="consumer broke"):
+        pipeline.run()
+    assert list(out.iterdir()) == []  # neither a final file nor a temporary one
+
+
+def test_pause_holds_frames_and_resume_finishes(engine, tmp_path, shared_data):
+    video = make_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 80)
+    done = []
+    pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: done.append(r.frame.index),
+                        engine=engine)  # fmt: skip
+    pipeline.start()
+    while not done:
+        time.sleep(0.01)
+    pipeline.pause()
+    held, deadline = -1, time.monotonic() + 30
+    while held != len(done) and time.monotonic() < deadline:  # frames already inside drain
+        held = len(done)
+        time.sleep(1.0)
+    assert len(done) == held < 80  # nothing new while paused
+    pipeline.resume()
+    assert pipeline.wait(60)
+    pipeline.stop()
+    assert done == list(range(80))
+
+
+def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_data):
+    video = make_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 60)
+    other = write_detections(tmp_path / "other.txt", 60, boxes=[(500, 20, 560, 170)])
+    boxes_per_frame = {}
+
+    def collect(result):
+        boxes_per_frame[result.frame.index] = len(result.poses)
+
+    pipeline = Pipeline(engine.config, [open_source(str(video))], collect, engine=engine)
+    pipeline.start()
+    while len(boxes_per_frame) < 5:
+        time.sleep(0.01)
+    pipeline.reconfigure(detector=f"file:{other}")
+    assert pipeline.wait(60)
+    pipeline.stop()
+    counts = [boxes_per_frame[i] for i in range(60)]  # every frame arrived, in order
+    assert counts[0] == 3 and counts[-1] == 1
+    switch = counts.index(1)
+    assert set(counts[:switch]) == {3} and set(counts[switch:]) == {1}  # one clean switch
+    assert pipeline.config.detector == f"file:{other}"
+
+
+def test_sources_join_and_leave_while_running(engine, tmp_path, shared_data, street):
+    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    out = tmp_path / "out"
+    long_source = open_source(str(video))
+    pipeline = Pipeline(engine.config, [long_source], engine=engine, sink_factory=jsonl_sinks(out))
+    pipeline.start()
+    short_source = open_source(str(street))
+    pipeline.set_sources([long_source, short_source])  # a second camera joins
+    time.sleep(0.3)
+    pipeline.set_sources([short_source])  # the first leaves: its outputs are finalised
+    assert pipeline.wait(60)
+    pipeline.stop()
+    stats = pipeline.stats()
+    assert stats[str(street)].frames == 5
+    assert 0 < stats[str(video)].frames < 300
+    assert len(frame_lines(out / "long.jsonl")) == stats[str(video)].frames
+    assert len(frame_lines(out / "street.jsonl")) == 5
