@@ -74,7 +74,7 @@ def build_model(config: PipelineConfig):
     if config.checkpoint is not None:
         from core.checkpoint import load_model
 
-        return load_model(config.checkpoint), True
+        return load_model(config.checkpoint, config.input_size), True  # size: official/mmpose files only
     model = model_module.build_model(width=config.width, preset=config.preset, input_size=config.input_size)
     return model, False
 

@@ -8,14 +8,26 @@ from core.errors import UserError
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--checkpoint", type=Path, help="our checkpoint (.pt); it carries its own config")
+    group.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="our checkpoint (carries its own config), or an official HRNet / mmpose one",
+    )
     group.add_argument("--width", type=int, default=32, help="HRNet width when no checkpoint is given")
     group.add_argument("--preset", default="baseline", help="attention preset or positions like 1.1,2.1")
-    group.add_argument("--input-size", default="192x256", help="crop width x height, e.g. 192x256 or 288x384")
+    group.add_argument(
+        "--input-size",
+        help="crop width x height, e.g. 192x256 or 288x384 (default 192x256; ours carry their own)",
+    )
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'192x256' -> (192, 256): width first, as OpenCV orders sizes."""
+DEFAULT_INPUT_SIZE = (192, 256)
+
+
+def parse_size(text: str | None, default: tuple[int, int] = DEFAULT_INPUT_SIZE) -> tuple[int, int]:
+    """'192x256' -> (192, 256): width first, as OpenCV orders sizes; None (not given) -> default."""
+    if text is None:
+        return default
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -31,6 +43,8 @@ def model_from_args(args: argparse.Namespace):
     from core.model import build_model
 
     if args.checkpoint is not None:
-        return load_model(args.checkpoint), True
+        # Our checkpoints carry their input size; official/mmpose files take it from --input-size.
+        given = parse_size(args.input_size) if args.input_size else None
+        return load_model(args.checkpoint, given), True
     model = build_model(width=args.width, preset=args.preset, input_size=parse_size(args.input_size))
     return model, False
