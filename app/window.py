@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from app.panels import ModelPanel, StatsPanel
 from app.recorder import file_stem
 from app.video_view import VideoView
 from app.worker import EngineInfo, PipelineWorker
+from core.atomic import atomic_path
 from core.commands.options import parse_size
 from core.pipeline import PipelineConfig
 from core.redact import redact_text, redact_url
@@ -418,10 +418,8 @@ def glyph_icon(glyph: str, color: str, size: int = 32) -> QIcon:
 
 
 def save_png(image, path: Path) -> Path:
-    """QImage -> PNG via a temporary file in the same folder and os.replace (never a half file)."""
-    temp = path.with_name(f".{path.stem}.partial.png")
-    if not image.save(str(temp), "PNG"):
-        temp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}")
-    os.replace(temp, path)
+    """QImage -> PNG, atomically (never a half file under the final name)."""
+    with atomic_path(path) as temp:
+        if not image.save(str(temp), "PNG"):
+            raise OSError(f"cannot write {path}")
     return path

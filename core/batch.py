@@ -16,20 +16,17 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_text_atomic
 from core.errors import UserError
 from core.jobs import FORMATS, Job, is_live_spec, outputs_complete, shard_jobs
 from core.pipeline import Engine, Pipeline, PipelineConfig
 
 log = logging.getLogger("core.batch")
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -43,18 +40,9 @@ class BatchOptions:
 
 
 # -------------------------------------------------------------------------------------- summaries
-def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a summary is as readable as the outputs
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _write_summary(path: Path, data: dict) -> None:
+    """Atomically, like every output: a summary that exists is complete, which merging relies on."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def summary_path(out_dir: Path, shard: tuple[int, int]) -> Path:
@@ -83,7 +71,7 @@ def merge_summaries(out_dir: Path, count: int) -> Path | None:
     merged["videos"] = sorted((v for part in parts for v in part["videos"]), key=lambda v: v["source"])
     merged["totals"] = _totals(merged["videos"])
     target = out_dir / "summary.json"
-    write_json_atomic(target, merged)
+    _write_summary(target, merged)
     return target
 
 
@@ -149,7 +137,7 @@ def run_batch(config: PipelineConfig, jobs: list[Job], options: BatchOptions, en
     def save() -> None:
         summary["wall_s"] = round(time.monotonic() - started, 3)
         summary["totals"] = _totals(summary["videos"])
-        write_json_atomic(path, summary)
+        _write_summary(path, summary)
 
     def record(entries: list[dict]) -> None:
         for entry in entries:

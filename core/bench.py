@@ -18,7 +18,6 @@ import datetime
 import gc
 import io
 import json
-import os
 import platform
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.atomic import atomic_path, write_text_atomic
 from core.attention import PRESETS, format_positions, resolve_positions
 from core.backends import (
     Backend,
@@ -282,17 +282,6 @@ def run_benchmark(config: BenchConfig, progress: bool = True) -> tuple[list[Benc
 # ---------------------------------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-
-
 def _fmt(value, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -404,7 +393,8 @@ def write_outputs(rows: list[BenchRow], info: dict, out_dir: Path) -> list[Path]
     """bench.md, bench.json and bench.png in `out_dir`, each written atomically."""
     out_dir = Path(out_dir)
     paths = [out_dir / "bench.md", out_dir / "bench.json", out_dir / "bench.png"]
-    write_atomic(paths[0], markdown_table(rows, info).encode())
-    write_atomic(paths[1], rows_json(rows, info).encode())
-    write_atomic(paths[2], plot_png(rows, info))
+    write_text_atomic(paths[0], markdown_table(rows, info))
+    write_text_atomic(paths[1], rows_json(rows, info))
+    with atomic_path(paths[2]) as tmp:
+        tmp.write_bytes(plot_png(rows, info))
     return paths

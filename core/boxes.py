@@ -12,7 +12,10 @@ from core.errors import UserError
 
 def as_boxes(boxes, name: str = "boxes") -> np.ndarray:
     """(N, 4) float64 view of `boxes`; an empty input gives shape (0, 4)."""
-    array = np.asarray(boxes, dtype=np.float64)
+    try:
+        array = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be numbers: an (N, 4) array of x1, y1, x2, y2") from None
     if array.size == 0:
         return np.zeros((0, 4))
     if array.ndim == 1 and array.shape[0] == 4:
@@ -22,14 +25,28 @@ def as_boxes(boxes, name: str = "boxes") -> np.ndarray:
     return array
 
 
-def validate_boxes(boxes, name: str = "box") -> np.ndarray:
-    """The (N, 4) xyxy array, or UserError for NaN/inf coordinates or boxes without positive area."""
+def valid_boxes(boxes, positive_area: bool = True) -> np.ndarray:
+    """Per box: finite coordinates in x1, y1, x2, y2 order, with positive area (or, without
+    `positive_area`, zero width or height allowed: a crop around such a box is still defined)."""
+    b = as_boxes(boxes)
+    if positive_area:
+        ordered = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    else:
+        ordered = (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
+    return np.isfinite(b).all(1) & ordered
+
+
+def validate_boxes(boxes, name: str = "boxes", positive_area: bool = True) -> np.ndarray:
+    """The (N, 4) xyxy array, or a UserError naming the first box valid_boxes() refuses."""
     array = as_boxes(boxes, name)
-    if not np.isfinite(array).all():
-        raise UserError(f"{name} has NaN or infinite coordinates: {array[~np.isfinite(array).all(1)][0]}")
-    bad = (array[:, 2] <= array[:, 0]) | (array[:, 3] <= array[:, 1])
-    if bad.any():
-        raise UserError(f"{name} must have x2 > x1 and y2 > y1 (positive area), got {array[bad][0].tolist()}")
+    bad = np.flatnonzero(~valid_boxes(array, positive_area))
+    if bad.size:
+        i = int(bad[0])
+        if not np.isfinite(array[i]).all():
+            raise UserError(f"{name}[{i}] = {array[i].tolist()} has NaN or infinite coordinates")
+        op = ">" if positive_area else ">="
+        order = f"x2 {op} x1 and y2 {op} y1 (x1, y1, x2, y2 order)"
+        raise UserError(f"{name}[{i}] = {array[i].tolist()} needs {order}")
     return array
 
 

@@ -2,8 +2,10 @@
 
 Our format is a dict that loads with `torch.load(weights_only=True)`:
     {"format": "attention-hrnet-pose", "version": 1, "config": ModelConfig.to_dict(),
-     "state_dict": {...}, "meta": {...plain types}}
-so loading never asks the user to repeat width, preset, input size or joints.
+     "state_dict": {...}, "meta": {...plain types}[, "training": {...}]}
+so loading never asks the user to repeat width, preset, input size or joints. The optional
+"training" entry is a trainer's resumable state (optimiser, scheduler, scaler, RNG: tensors allowed);
+loading a model ignores it.
 
 Also read: the official HRNet pose checkpoints (a plain state dict, possibly wrapped in
 {"state_dict": ...} and with DataParallel's "module." prefix) and mmpose top-down HRNet checkpoints
@@ -29,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.atomic import atomic_path
 from core.attention import Position, format_positions, preset_for_positions
 from core.errors import UserError
 from core.model import ModelConfig, PoseHRNet
@@ -99,30 +102,30 @@ def _unwrap(model: nn.Module) -> PoseHRNet:
     return model
 
 
-def checkpoint_dict(model: nn.Module, extra: dict | None = None) -> dict:
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, extra: dict | None = None, training: dict | None = None
+) -> Path:
+    """Write our format atomically, so a crash mid-save never spoils the previous checkpoint.
+
+    `extra` becomes the meta: plain types only, so `info` can show it. `training` (a trainer's
+    resumable state) may also hold tensors, and whatever else `torch.load(weights_only=True)` reads
+    back (optimiser and scheduler state dicts).
+    """
     model = _unwrap(model)
     meta = dict(extra or {})
     _check_plain(meta)
-    return {
+    data = {
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta,
     }
-
-
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write our format atomically: a temporary file in the same folder, then os.replace."""
+    if training is not None:
+        data["training"] = training
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = checkpoint_dict(model, extra)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

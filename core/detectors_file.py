@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.boxes import valid_boxes
 from core.errors import UserError
 from core.records import Detection
 
@@ -82,6 +83,6 @@ def _load_coco(path: Path, image_ids: list[int] | None) -> tuple[dict, list[int]
             continue
         boxes = np.array([d[0] for d in dets], dtype=np.float64)
         scores = np.array([d[1] for d in dets], dtype=np.float64)
-        good = np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        good = valid_boxes(boxes)
         by_frame[index[image_id]] = (boxes[good], scores[good])
     return by_frame, ids

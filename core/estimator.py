@@ -16,6 +16,7 @@ import torch
 
 from core import codec
 from core.backends import Backend, create_backend
+from core.boxes import validate_boxes
 from core.errors import UserError
 from core.gpu_crops import FrameUploader, crop_batch
 from core.records import Pose
@@ -79,7 +80,7 @@ class PoseEstimator:
         """Poses for each frame's boxes; all crops of all frames share the model's batches."""
         if len(frames) != len(boxes) or (scores is not None and len(scores) != len(frames)):
             raise UserError("estimate_batch needs one box array (and one score array) per frame")
-        box_arrays = [_check_boxes(b) for b in boxes]
+        box_arrays = [validate_boxes(b, positive_area=False) for b in boxes]  # a zero-size box still crops
         score_arrays = [
             _check_scores(None if scores is None else scores[i], len(b)) for i, b in enumerate(box_arrays)
         ]
@@ -122,24 +123,6 @@ class PoseEstimator:
                 centers.append(c)
                 scales.append(s)
         return codec.normalize_crops(np.concatenate(parts)), np.concatenate(centers), np.concatenate(scales)
-
-
-def _check_boxes(boxes) -> np.ndarray:
-    try:
-        array = np.asarray(boxes, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise UserError("boxes must be numbers: an (N, 4) array of x1, y1, x2, y2") from None
-    if array.size == 0:
-        return np.zeros((0, 4))
-    if array.ndim == 1 and array.shape[0] == 4:
-        array = array[None]
-    if array.ndim != 2 or array.shape[1] != 4:
-        raise UserError(f"boxes must be an (N, 4) array of x1, y1, x2, y2; got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise UserError("boxes contain NaN or infinite coordinates")
-    if (array[:, 2] < array[:, 0]).any() or (array[:, 3] < array[:, 1]).any():
-        raise UserError("boxes must have x2 >= x1 and y2 >= y1 (x1, y1, x2, y2 order)")
-    return array
 
 
 def _check_scores(scores, count: int) -> np.ndarray:

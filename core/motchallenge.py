@@ -13,14 +13,13 @@ frames 1-based. What the columns after the box mean depends on the file:
 - results: `frame, id, left, top, width, height, score, -1, -1, -1` as written by `write_results`.
 """
 
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.atomic import write_text_atomic
 from core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from core.errors import UserError
 from core.records import Detection, Track
@@ -157,24 +156,13 @@ def format_results(tracks_by_frame: Iterable[tuple[int, list[Track]]]) -> str:
     return "".join(lines)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename, so readers never see half a file."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+def write_results(path: str | Path, tracks_by_frame: Iterable[tuple[int, list[Track]]]) -> None:
+    """MOTChallenge results `frame,id,x,y,w,h,score,-1,-1,-1`, written atomically.
+
+    The folder must exist: a mistyped --out should fail, not create a stray folder."""
+    folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"output folder does not exist: {folder}")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_results(path: str | Path, tracks_by_frame: Iterable[tuple[int, list[Track]]]) -> None:
-    """MOTChallenge results `frame,id,x,y,w,h,score,-1,-1,-1`, written atomically."""
     write_text_atomic(path, format_results(tracks_by_frame))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.atomic import atomic_path
 from core.errors import UserError
 
 INPUT_NAME = "input"
@@ -82,18 +83,12 @@ def export_onnx(
     if exporter not in ("torchscript", "dynamo"):
         raise UserError(f"unknown ONNX exporter {exporter!r}; choose torchscript or dynamo")
     w, h = model.config.input_size
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.onnx")
-    try:
+    with atomic_path(out, suffix=".onnx") as tmp:
         with _evaluating(model) as device:
             _export(model, torch.zeros(1, 3, h, w, device=device), tmp, opset, exporter)
         parity = check_parity(model, tmp) if check else None
         if parity is not None and not parity.max_rel <= tolerance:
             raise UserError(f"ONNX export disagrees with PyTorch ({parity.describe()}); nothing written")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return parity
 
 

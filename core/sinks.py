@@ -1,9 +1,10 @@
 """Output sinks: annotated video, JSONL, CSV, COCO keypoint results and MOTChallenge txt, written atomically.
 
-Every sink writes into a hidden temporary file beside its target (`.NAME.partial-XXXX[.ext]`) and
-renames it into place only on `close()`; `abort()` deletes it. A crash or SIGKILL therefore leaves
-only `.*.partial*` files, never a truncated file under the final name — so "the output exists" means
-"the output is complete", which is what `--resume` relies on.
+Every sink writes into a hidden temporary file beside its target (`.NAME.partial-XXXX[.ext]`, made by
+core.atomic like every output's temporary) and renames it into place only on `close()`; `abort()`
+deletes it. A crash or SIGKILL therefore leaves only `.*.partial*` files, never a truncated file under
+the final name — so "the output exists" means "the output is complete", which is what `--resume`
+relies on.
 """
 
 import csv
@@ -11,7 +12,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +19,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from core.atomic import temp_beside
 from core.errors import UserError
 from core.keypoints import NAMES
 from core.records import Track
@@ -28,9 +29,6 @@ FORMATS = ("video", "jsonl", "csv", "coco", "mot")
 SUFFIXES = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
 # COCO rescoring (as HRNet does): mean score of the keypoints above this threshold, times the box score.
 COCO_KEYPOINT_THRESHOLD = 0.2
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class Sink(Protocol):
@@ -69,13 +67,9 @@ def _check_formats(formats: set[str] | list[str]) -> None:
 def _temp_path(path: Path, suffix: str = "") -> Path:
     """Create a unique hidden temp file beside `path`; UserError if the folder is not writable."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.partial-", suffix=suffix, dir=path.parent)
+        return temp_beside(path, suffix)
     except OSError as exc:
         raise UserError(f"cannot write to output folder {path.parent}: {exc.strerror or exc}") from None
-    os.close(handle)
-    os.chmod(name, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
-    return Path(name)
 
 
 def _finite(value: float, digits: int) -> float | None:

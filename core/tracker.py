@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.boxes import iou_matrix
+from core.boxes import iou_matrix, validate_boxes
 from core.distances import INFEASIBLE, assign, combined_cost, oks_matrix
 from core.errors import UserError
 from core.kalman import BoxKalman, box_estimates
@@ -381,10 +381,6 @@ def _validate(observations: list[Detection | Pose]) -> tuple[np.ndarray, np.ndar
         box = np.asarray(obs.box, dtype=np.float64)
         if box.shape != (4,):
             raise UserError(f"observation {i}: box must have shape (4,), got {box.shape}")
-        if not np.isfinite(box).all():
-            raise UserError(f"observation {i}: box has NaN or infinite coordinates {box.tolist()}")
-        if box[2] <= box[0] or box[3] <= box[1]:
-            raise UserError(f"observation {i}: box {box.tolist()} needs x2 > x1 and y2 > y1")
         score = float(obs.score)
         if not np.isfinite(score):
             raise UserError(f"observation {i}: score is {score}")
@@ -396,6 +392,7 @@ def _validate(observations: list[Detection | Pose]) -> tuple[np.ndarray, np.ndar
             if not np.isfinite(kp).all():
                 raise UserError(f"observation {i}: keypoints contain NaN or infinite values")
             poses.append(kp)
+    validate_boxes(boxes, "observation box")
     if poses and len(poses) != len(observations):
         raise UserError("tracker input mixes Detection and Pose in one frame; give all poses or all boxes")
     if poses and len({p.shape for p in poses}) > 1:

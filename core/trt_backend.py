@@ -20,19 +20,18 @@ Facts this code relies on (../shared/notes/torch-tensorrt.md):
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from core.atomic import atomic_path
 from core.backends import CACHE_ROOT, Backend, weights_digest
 from core.errors import UserError
 
@@ -156,17 +155,12 @@ def compile_engine(
 
 
 def save_engine(compiled, spec, path: Path) -> Path:
-    """torch_tensorrt.save as an ExportedProgram, written to a temp file then renamed (atomic)."""
+    """torch_tensorrt.save as an ExportedProgram, written atomically (a half engine never loads)."""
     torch_tensorrt = import_torch_tensorrt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(suffix=".ep", dir=path.parent)
-    os.close(handle)
-    try:
-        torch_tensorrt.save(compiled, temp, output_format="exported_program", arg_inputs=[spec], retrace=True)
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+    with atomic_path(path, suffix=".ep") as temp:
+        torch_tensorrt.save(
+            compiled, str(temp), output_format="exported_program", arg_inputs=[spec], retrace=True
+        )
     return path
 
 

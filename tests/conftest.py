@@ -28,3 +28,37 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed")
     return path
+
+
+def loop_video(path: Path, source: Path, frames: int, size: tuple[int, int] = (320, 180)) -> Path:
+    """A clip of `frames` frames looping a shared video, scaled down: long enough to stop, pause or
+    kill mid-way, small enough to stay quick."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    images = []
+    while (read := capture.read())[0]:
+        images.append(cv2.resize(read[1], size))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+    for i in range(frames):
+        writer.write(images[i % len(images)])
+    writer.release()
+    return path
+
+
+def limit_torch_threads(count: int | None):
+    """An autouse fixture for a test module: at most `count` torch threads in each test (None: as
+    many as the code under test sets), and the previous number back afterwards, so a module's
+    setting never leaks into the next. Assign it to a module-level name to use it."""
+
+    @pytest.fixture(autouse=True)
+    def torch_threads():
+        import torch
+
+        previous = torch.get_num_threads()
+        if count is not None:
+            torch.set_num_threads(min(count, previous))
+        yield
+        torch.set_num_threads(previous)
+
+    return torch_threads

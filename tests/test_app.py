@@ -31,6 +31,7 @@ from core.checkpoint import save_checkpoint  # noqa: E402
 from core.errors import UserError  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.pipeline import PipelineConfig  # noqa: E402
+from tests.conftest import loop_video  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,16 +58,7 @@ def street(shared_data) -> Path:
 @pytest.fixture(scope="module")
 def long_video(street, tmp_path_factory) -> Path:
     """The street clip looped to 400 small frames: long enough to pause, resume and stop mid-way."""
-    capture = cv2.VideoCapture(str(street))
-    images = []
-    while (read := capture.read())[0]:
-        images.append(cv2.resize(read[1], (320, 180)))
-    path = tmp_path_factory.mktemp("video") / "long.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
-    for i in range(400):
-        writer.write(images[i % len(images)])
-    writer.release()
-    return path
+    return loop_video(tmp_path_factory.mktemp("video") / "long.mp4", street, 400)
 
 
 def wait_until(condition, timeout: float = 20.0) -> bool:

@@ -30,7 +30,7 @@ from core.backends import (
 )
 from core.errors import UserError
 from core.model import build_model
-from tests.conftest import require, require_tool
+from tests.conftest import limit_torch_threads, require, require_tool
 from tests.test_folding import randomize_batchnorm
 
 FP32_TOLERANCE = 1e-4
@@ -40,12 +40,7 @@ CPU = torch.device("cpu")
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks behaviour on a machine without CUDA")
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(min(2, previous))
-    yield
-    torch.set_num_threads(previous)
+_torch_threads = limit_torch_threads(2)
 
 
 @pytest.fixture(scope="module")

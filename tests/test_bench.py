@@ -9,15 +9,12 @@ import torch
 import run
 from core.bench import DEFAULT_ROWS, PAPER, BenchConfig, BenchRow, markdown_table, parse_rows, plan_backends
 from core.errors import UserError
+from tests.conftest import limit_torch_threads
 
 MACHINE_FIELDS = {"machine", "cpu", "gpu", "device", "threads", "torch", "tensorrt", "torch_tensorrt"}
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
+_torch_threads = limit_torch_threads(None)  # `bench` sets its own count; put the previous one back
 
 
 def test_quick_bench_writes_table_json_and_plot(tmp_path, capsys):

@@ -56,6 +56,21 @@ def test_our_format_round_trips_config_weights_and_meta(tmp_path, crops):
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
 
 
+def test_training_state_is_stored_with_tensors_and_ignored_by_loaders(tmp_path):
+    model = build_model(width=16, input_size=SMALL)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(1, 3, SMALL[1], SMALL[0])).sum().backward()
+    optimizer.step()  # a state with tensors under integer keys, as resuming needs it
+    training = {"optimizer": optimizer.state_dict(), "rng": {"torch": torch.get_rng_state()}}
+    path = save_checkpoint(model, tmp_path / "latest.pt", {"epoch": 1}, training=training)
+    raw = torch.load(path, weights_only=True)
+    assert torch.equal(raw["training"]["rng"]["torch"], training["rng"]["torch"])
+    assert raw["training"]["optimizer"]["param_groups"] == training["optimizer"]["param_groups"]
+    loaded = load_checkpoint(path)
+    assert loaded.meta == {"epoch": 1} and same_weights(loaded.model, model)
+    assert "training" not in torch.load(save_checkpoint(model, tmp_path / "best.pt"), weights_only=True)
+
+
 def test_meta_must_be_plain(tmp_path):
     with pytest.raises(TypeError, match="plain type"):
         save_checkpoint(build_model(width=16), tmp_path / "m.pt", {"a": argparse.Namespace()})

@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tests.conftest import loop_video
+
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
 TINY = ["--width", "8", "--input-size", "64x96", "--no-progress"]
@@ -31,18 +33,6 @@ def frame_count(video: Path) -> int:
     while capture.read()[0]:
         count += 1
     return count
-
-
-def loop_video(path: Path, source: Path, frames: int, size=(320, 180)) -> Path:
-    capture = cv2.VideoCapture(str(source))
-    images = []
-    while (read := capture.read())[0]:
-        images.append(cv2.resize(read[1], size))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
-    for i in range(frames):
-        writer.write(images[i % len(images)])
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="module")

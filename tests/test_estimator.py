@@ -19,6 +19,7 @@ from core.errors import UserError
 from core.estimator import PoseEstimator
 from core.model import ModelConfig, build_model
 from core.records import Pose
+from tests.conftest import limit_torch_threads
 
 
 class BrightSpotNet(nn.Module):
@@ -43,12 +44,7 @@ def frame_with_spots(spots, shape=(480, 640)):
     return frame
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(min(2, previous))
-    yield
-    torch.set_num_threads(previous)
+_torch_threads = limit_torch_threads(2)
 
 
 @pytest.fixture(scope="module")

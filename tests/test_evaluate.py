@@ -25,14 +25,9 @@ from trainer.evaluate import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import run  # noqa: E402  (the real entry point, in process)
+from tests.conftest import limit_torch_threads  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on two busy cores are far slower than one
-    yield
-    torch.set_num_threads(previous)
+_torch_threads = limit_torch_threads(1)  # two threads on two busy cores are far slower than one
 
 
 @pytest.fixture(scope="module")

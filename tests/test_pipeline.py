@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -28,6 +27,7 @@ from core.pipeline import (
 )
 from core.sinks import open_sinks, partial_files
 from core.sources import open_source
+from tests.conftest import loop_video
 
 torch.set_num_threads(1)
 
@@ -42,19 +42,6 @@ def write_detections(path: Path, frames: int, shift: float = 4.0, boxes=BOXES) -
             dx = shift * index if k < 2 else 0.0
             rows.append(f"{index + 1},-1,{x1 + dx:.1f},{y1},{x2 - x1},{y2 - y1},0.9,-1,-1,-1")
     path.write_text("\n".join(rows) + "\n")
-    return path
-
-
-def make_video(path: Path, source: Path, frames: int, size=(320, 180)) -> Path:
-    """A longer clip by looping a shared video (scaled down to keep the tests quick)."""
-    capture = cv2.VideoCapture(str(source))
-    images = []
-    while (read := capture.read())[0]:
-        images.append(cv2.resize(read[1], size))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
-    for i in range(frames):
-        writer.write(images[i % len(images)])
-    writer.release()
     return path
 
 
@@ -121,7 +108,7 @@ def test_pipelined_outputs_equal_the_sequential_loop(engine, tmp_path, street):
     """Same frames, boxes and IDs as one thread doing every stage in turn: threads change timing only.
     With interval 3, frames in between take their boxes from the previous poses, so a frame may not
     share a model batch with the frame before it from the same source."""
-    video = make_video(tmp_path / "clip.mp4", street, 24)
+    video = loop_video(tmp_path / "clip.mp4", street, 24)
     config = PipelineConfig(width=8, input_size=(64, 96), detector=engine.config.detector, interval=3,
                             queue_size=2, max_batch_frames=4)  # fmt: skip
     engine3 = Engine(confident_estimator(street), engine.detector, False, config)
@@ -192,7 +179,7 @@ def test_stats_give_p50_and_p95_for_every_stage(engine, street):
 
 
 def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_path, shared_data):
-    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     seen = threading.Event()
     count = []
@@ -215,7 +202,7 @@ def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_pa
 
 
 def test_stop_that_discards_leaves_no_output_of_an_unfinished_file(engine, tmp_path, shared_data):
-    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     seen = threading.Event()
     pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: seen.set(), engine=engine,
@@ -241,7 +228,7 @@ def test_a_crashing_stage_aborts_the_outputs_and_reports_the_error(engine, tmp_p
 
 
 def test_pause_holds_frames_and_resume_finishes(engine, tmp_path, shared_data):
-    video = make_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 80)
+    video = loop_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 80)
     done = []
     pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: done.append(r.frame.index),
                         engine=engine)  # fmt: skip
@@ -261,7 +248,7 @@ def test_pause_holds_frames_and_resume_finishes(engine, tmp_path, shared_data):
 
 
 def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_data):
-    video = make_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 60)
+    video = loop_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 60)
     other = write_detections(tmp_path / "other.txt", 60, boxes=[(500, 20, 560, 170)])
     boxes_per_frame = {}
 
@@ -283,7 +270,7 @@ def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_
 
 
 def test_sources_join_and_leave_while_running(engine, tmp_path, shared_data, street):
-    video = make_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
+    video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     long_source = open_source(str(video))
     pipeline = Pipeline(engine.config, [long_source], engine=engine, sink_factory=jsonl_sinks(out))

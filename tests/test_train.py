@@ -18,6 +18,7 @@ from trainer.weights import init_from_imagenet, init_from_pose
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import run  # noqa: E402  (the real entry point, in process)
+from tests.conftest import limit_torch_threads  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,7 @@ def mini(shared_data):
     return root / "person_keypoints.json", root / "images"
 
 
-@pytest.fixture(autouse=True)
-def few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on two busy cores are far slower than one
-    yield
-    torch.set_num_threads(previous)
+_torch_threads = limit_torch_threads(1)  # two threads on two busy cores are far slower than one
 
 
 def tiny_config(mini, out: Path, **sections) -> TrainConfig:

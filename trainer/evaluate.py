@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from core import codec
+from core.atomic import atomic_path
 from core.keypoints import OKS_SIGMAS
 from trainer.dataset import CocoKeypoints, PersonSample, collate
-from trainer.files import atomic_path
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 TABLE_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")  # the paper's Table II

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.atomic import atomic_path
 from trainer.distributed import DistContext
-from trainer.files import atomic_path
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 CSV_COLUMNS = ("epoch", "loss", "lr", "skipped", "seconds", *METRIC_COLUMNS)

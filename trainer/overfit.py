@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.files import atomic_path
+from core.atomic import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "coco_mini"

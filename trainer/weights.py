@@ -6,9 +6,9 @@
 - init_from_imagenet(): an ImageNet HRNet classification checkpoint (e.g. `hrnet_w32-36af842e.pth`
   or the official `hrnetv2_w32_imagenet_pretrained.pth`): the backbone keys that match by name and
   shape, as HRNet's PRETRAINED_LAYERS does; counts are reported.
-- save_training_checkpoint()/read_training_checkpoint(): our checkpoint format (core.checkpoint) plus
-  a "training" entry with the optimiser, scheduler, scaler and RNG states. core.checkpoint keeps
-  `meta` to plain types, so the tensors of that state live beside it; loaders ignore the entry.
+- save_training_checkpoint()/read_training_checkpoint(): our checkpoint format (core.checkpoint) with
+  its "training" entry holding the optimiser, scheduler, scaler and RNG states (`meta` stays plain
+  types, so the tensors of that state live beside it); model loaders ignore the entry.
 - rng_state()/set_rng_state(): python, numpy, torch and CUDA generators as plain lists and tensors,
   so the checkpoint holding them loads with `torch.load(weights_only=True)`.
 """
@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from core.errors import UserError
-from trainer.files import atomic_path
 
 # Top-level modules HRNet takes from an ImageNet checkpoint (its PRETRAINED_LAYERS).
 BACKBONE_PREFIXES = (
@@ -142,16 +141,10 @@ TRAINING_KEYS = ("optimizer", "scheduler", "scaler", "rng")
 def save_training_checkpoint(
     model: torch.nn.Module, path: str | Path, meta: dict[str, Any], training: dict[str, Any] | None = None
 ) -> Path:
-    """Our checkpoint (core.checkpoint's dict) with the resumable state added; written atomically."""
-    from core.checkpoint import checkpoint_dict
+    """Our checkpoint with the resumable state (TRAINING_KEYS) added when given; written atomically."""
+    from core.checkpoint import save_checkpoint
 
-    path = Path(path)
-    data = checkpoint_dict(model, meta)
-    if training is not None:
-        data["training"] = training
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
-    return path
+    return save_checkpoint(model, path, meta, training)
 
 
 def read_training_checkpoint(path: str | Path) -> dict[str, Any]:

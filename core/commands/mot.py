@@ -7,44 +7,14 @@ Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); def
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from tqdm import tqdm
 
+from core.commands.options import add_tracker_arguments, tracker_config_from_args
 from core.errors import UserError
 from core.motchallenge import detections_by_frame, load_detections, sequence_file, write_results
 from core.tracker import Tracker, TrackerConfig
-
-
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrackerConfig field, named like the field with dashes."""
-    group = parser.add_argument_group("tracker (defaults and why: core/tracker.py TrackerConfig)")
-    defaults = TrackerConfig()
-    for field in dataclasses.fields(TrackerConfig):
-        flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        if isinstance(default, bool):
-            group.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                dest=field.name,
-                help=f"(default {default})",
-            )
-        else:
-            group.add_argument(
-                flag,
-                type=type(default),
-                default=default,
-                dest=field.name,
-                metavar=field.name.upper(),
-                help=f"(default {default:g})" if isinstance(default, float) else f"(default {default})",
-            )
-
-
-def tracker_config_from_args(args: argparse.Namespace) -> TrackerConfig:
-    return TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
 
 
 def track_file(

@@ -1,9 +1,16 @@
-"""Command-line options shared by every command that needs a model."""
+"""Command-line options shared by several commands: the model's and the tracker's."""
+
+from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    from core.tracker import TrackerConfig
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,3 +55,38 @@ def model_from_args(args: argparse.Namespace):
         return load_model(args.checkpoint, given), True
     model = build_model(width=args.width, preset=args.preset, input_size=parse_size(args.input_size))
     return model, False
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
+    from core.tracker import TrackerConfig  # only for the commands that track (scipy, filterpy)
+
+    group = parser.add_argument_group("tracker (defaults and why: core/tracker.py TrackerConfig)")
+    defaults = TrackerConfig()
+    for field in dataclasses.fields(TrackerConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        if isinstance(default, bool):
+            group.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                dest=field.name,
+                help=f"(default {default})",
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=type(default),
+                default=default,
+                dest=field.name,
+                metavar=field.name.upper(),
+                help=f"(default {default:g})" if isinstance(default, float) else f"(default {default})",
+            )
+
+
+def tracker_config_from_args(args: argparse.Namespace) -> TrackerConfig:
+    """The TrackerConfig that add_tracker_arguments' options describe."""
+    from core.tracker import TrackerConfig
+
+    return TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})

@@ -18,8 +18,12 @@ import sys
 from pathlib import Path
 
 from core.batch import BatchOptions, run_batch
-from core.commands.mot import add_tracker_arguments, tracker_config_from_args
-from core.commands.options import add_model_arguments, parse_size
+from core.commands.options import (
+    add_model_arguments,
+    add_tracker_arguments,
+    parse_size,
+    tracker_config_from_args,
+)
 from core.errors import UserError
 from core.jobs import FORMATS, check_out_dir, distributed_env, list_inputs, parse_formats, parse_shard
 
