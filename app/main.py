@@ -1,6 +1,7 @@
 """`python run.py [gui]`: the desktop app — live pose tracking of webcams, streams and files."""
 
 import argparse
+import os
 import signal
 import sys
 
@@ -34,6 +35,17 @@ def build_parser(command: str = "gui") -> argparse.ArgumentParser:
     return parser
 
 
+def require_display() -> None:
+    """Fail with one line where Qt would abort the process: Linux with no screen and no platform chosen."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError(
+            "no display for the desktop app (DISPLAY is not set): use `run.py track` for headless work, "
+            "or run it under xvfb-run or with QT_QPA_PLATFORM=offscreen"
+        )
+
+
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
     if args.interval < 1:
@@ -45,6 +57,8 @@ def main(argv: list[str], command: str = "gui") -> int:
         from core.attention import resolve_positions
 
         resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
+
+    require_display()
 
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
