@@ -124,26 +124,26 @@ def supported_precisions(name: str, device: torch.device) -> tuple[str, ...]:
     return ("bf16", "fp32") if cpu_supports_bf16() else ("fp32", "bf16")
 
 
+def precision_name(precision: str) -> str:
+    """Canonical precision name ('auto' stays 'auto'); UserError for an unknown one."""
+    text = str(precision).strip().lower()
+    if text != "auto" and text not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
+    return text
+
+
 def resolve_precision(name: str, device: torch.device, precision: str = "auto") -> str:
     """'auto' -> the backend's best precision on the device; an unsupported one is a UserError."""
     choices = supported_precisions(name, device)
-    text = str(precision).strip().lower()
+    text = precision_name(precision)
     if text == "auto":
         return choices[0]
-    if text not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
     if text not in choices:
         supported = ", ".join(choices)
         raise UserError(
             f"backend {backend_name(name)} cannot run {text} on {device.type}; it supports {supported}"
         )
     return text
-
-
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / ||b|| (Frobenius norms, fp64): how the parity tests compare heatmaps."""
-    a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    return float((a - b).norm() / b.norm().clamp_min(1e-300))
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -377,7 +377,7 @@ def create_backend(
         except UserError:
             raise
         except Exception as error:
-            raise UserError(f"backend {name} failed to start on {resolved}: {_one_line(error)}") from error
+            raise UserError(f"backend {name} failed to start on {resolved}: {one_line(error)}") from error
 
     candidates = auto_candidates(resolved)
     if device_text == "auto" and resolved.type == "cpu":
@@ -393,9 +393,9 @@ def create_backend(
             if last and isinstance(error, UserError):
                 raise
             if last:
-                message = f"backend auto: {candidate} failed on {resolved}: {_one_line(error)}"
+                message = f"backend auto: {candidate} failed on {resolved}: {one_line(error)}"
                 raise UserError(message) from error
-            reason = _one_line(error)
+            reason = one_line(error)
         if not last:
             log.warning(
                 "backend auto: %s cannot run (%s); trying %s", candidate, reason, candidates[index + 1]
@@ -403,6 +403,7 @@ def create_backend(
     raise UserError(f"backend auto: nothing can run on {resolved}")  # eager always can; defensive
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """'Type: first line of the message' (or just 'Type'): an exception fit for a one-line error."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -35,33 +35,24 @@ from core.backends import (
     backend_name,
     cpu_name,
     create_backend,
-    relative_error,
+    precision_name,
     resolve_device,
     supported_precisions,
     unavailable_reason,
 )
 from core.errors import UserError
+from core.folding import relative_error
+from core.paper import PAPER_ROWS
 
-# Table I / Table II of the paper, (width, preset) -> (#Params in M, COCO val2017 AP at 256×192).
+# The paper's Tables I / II (core.paper), (width, preset) -> (#Params in M, COCO val2017 AP at 256×192).
 PAPER: dict[tuple[int, str], tuple[float, float]] = {
-    (32, "baseline"): (28.5, 74.4),
-    (32, "sub1"): (31.1, 75.4),
-    (32, "sub12"): (33.8, 75.9),
-    (32, "sub123"): (35.5, 76.3),
-    (32, "sub1234"): (36.4, 76.4),
-    (32, "stage1"): (30.2, 75.5),
-    (32, "stage12"): (32.9, 76.0),
-    (32, "stage123"): (36.4, 76.4),
-    (32, "paper"): (31.9, 75.7),
-    (48, "baseline"): (63.6, 75.1),
-    (48, "paper"): (67.4, 76.0),
+    (width, name): (row.params_millions, row.ap) for (name, width), row in PAPER_ROWS.items()
 }
 DEFAULT_ROWS: tuple[tuple[int, str], ...] = (
     *((32, name) for name in PRESETS),
     (48, "baseline"),
     (48, "paper"),
 )
-QUICK_ROWS: tuple[tuple[int, str], ...] = ((32, "baseline"), (32, "paper"))
 REFERENCE_BACKEND = "eager-plain"
 
 
@@ -134,7 +125,7 @@ def plan_backends(config: BenchConfig, device: torch.device) -> list[tuple[str, 
             raise UserError(f"backend {name} cannot run on {device}: {reason}")
         choices = supported_precisions(name, device)
         for precision in config.precisions:
-            precision = precision.strip().lower()
+            precision = precision_name(precision)
             resolved = choices[0] if precision == "auto" else precision
             if resolved not in choices:
                 print(f"note: skipping {name} {resolved} (it runs {', '.join(choices)} on {device.type})",

@@ -267,6 +267,22 @@ def external_state_dict(obj, path: Path) -> tuple[dict, str]:
     return state_dict, "official"
 
 
+def external_config(
+    state_dict: dict, path: Path, input_size: tuple[int, int] | None = None, preset: str | None = None
+) -> ModelConfig:
+    """The config of an official/mmpose state dict: width and joints from its weights, `preset`
+    (default: the file's own attention positions) and `input_size` (default 192×256) as given."""
+    found = summarize_weights(state_dict)
+    if found.width is None or found.num_joints is None:
+        raise UserError(f"{path} does not look like an HRNet pose checkpoint: {found.describe()}")
+    return ModelConfig(
+        width=found.width,
+        preset=preset_for_positions(found.positions) if preset is None else preset,
+        input_size=tuple(input_size or DEFAULT_INPUT_SIZE),
+        num_joints=found.num_joints,
+    )
+
+
 def _fit_report(model: nn.Module, state_dict: dict, allow_missing_attention: bool = False) -> str | None:
     """None when the weights fit the model exactly, else a count of what does not fit."""
     expected = model.state_dict()
@@ -283,6 +299,7 @@ def _fit_report(model: nn.Module, state_dict: dict, allow_missing_attention: boo
     ]
     if not (missing or unexpected or reshaped):
         return None
+
     def count(keys: list[str], what: str) -> str:
         return f"{len(keys)} {what}{'s' if len(keys) > 1 else ''} (e.g. {keys[0]})"
 
@@ -340,15 +357,7 @@ def load_checkpoint(path: str | os.PathLike, input_size: tuple[int, int] | None 
         state_dict, source = obj["state_dict"], "ours"
     else:
         state_dict, source = external_state_dict(obj, path)
-        found = summarize_weights(state_dict)
-        if found.width is None or found.num_joints is None:
-            raise UserError(f"{path} does not look like an HRNet pose checkpoint: {found.describe()}")
-        config = ModelConfig(
-            width=found.width,
-            preset=preset_for_positions(found.positions),
-            input_size=tuple(input_size or DEFAULT_INPUT_SIZE),
-            num_joints=found.num_joints,
-        )
+        config = external_config(state_dict, path, input_size)
         meta = {}
     with torch.device("meta"):
         model = PoseHRNet(config)
@@ -380,16 +389,7 @@ def convert_checkpoint(
         raise UserError(
             f"{source} looks like an {detected} checkpoint, not {source_format}; use --from {detected}"
         )
-    found = summarize_weights(state_dict)
-    if found.width is None or found.num_joints is None:
-        raise UserError(f"{source} does not look like an HRNet pose checkpoint: {found.describe()}")
-    config = ModelConfig(
-        width=found.width,
-        preset=preset,
-        input_size=tuple(input_size or DEFAULT_INPUT_SIZE),
-        num_joints=found.num_joints,
-    )
-    model = PoseHRNet(config)
+    model = PoseHRNet(external_config(state_dict, source, input_size, preset))
     load_weights(model, state_dict, source, allow_missing_attention=True)
     converted_from = {"path": str(source), "format": source_format}
     save_checkpoint(model, out, {"converted_from": converted_from})

@@ -377,9 +377,13 @@ def normalize_tensor(crops: torch.Tensor) -> torch.Tensor:
         crops = crops[None]
     if crops.ndim != 4 or crops.shape[-1] != 3:
         raise ValueError(f"crops must be N×H×W×3; got shape {tuple(crops.shape)}")
-    gain, offset = _normalisation(crops.device)
-    rgb = crops.permute(0, 3, 1, 2).flip(1).float()
-    return (rgb * gain - offset).contiguous()
+    return normalize_bgr(crops.permute(0, 3, 1, 2)).contiguous()
+
+
+def normalize_bgr(crops_bgr: torch.Tensor) -> torch.Tensor:
+    """BGR N×3×H×W on the 0–255 scale (any dtype and device) -> float32 RGB, (x/255 - mean) / std."""
+    gain, offset = _normalisation(crops_bgr.device)
+    return crops_bgr.flip(1).float() * gain - offset
 
 
 @lru_cache(maxsize=8)

@@ -28,8 +28,13 @@ class Detector(Protocol):
     def __call__(self, frame_bgr: np.ndarray | None, frame_index: int) -> list[Detection]: ...
 
 
-def _detections(boxes: np.ndarray, scores: np.ndarray) -> list[Detection]:
-    return [Detection(box=b.astype(np.float64), score=float(s)) for b, s in zip(boxes, scores, strict=True)]
+def to_detections(boxes: np.ndarray, scores: np.ndarray) -> list[Detection]:
+    """One Detection per xyxy box (a float64 copy) and score; boxes without positive area are dropped."""
+    return [
+        Detection(box=np.array(b, dtype=np.float64), score=float(s))
+        for b, s in zip(boxes, scores, strict=True)
+        if b[2] > b[0] and b[3] > b[1]
+    ]
 
 
 class HogDetector:
@@ -80,7 +85,7 @@ class HogDetector:
         boxes, scores = boxes[keep], scores[keep]
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         boxes = boxes + np.stack([0.1 * w, 0.05 * h, -0.1 * w, -0.05 * h], axis=1)
-        return _detections(clip_boxes(boxes, width, height), scores)
+        return to_detections(clip_boxes(boxes, width, height), scores)
 
 
 def check_frame(frame: np.ndarray | None) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.boxes import valid_boxes
+from core.detectors import to_detections
 from core.errors import UserError
 from core.records import Detection
 
@@ -39,9 +40,7 @@ class FileDetector:
     def __call__(self, frame_bgr: np.ndarray | None = None, frame_index: int = 0) -> list[Detection]:
         boxes, scores = self.by_frame.get(int(frame_index), (np.zeros((0, 4)), np.zeros(0)))
         keep = scores >= self.score_threshold
-        return [
-            Detection(box=b.copy(), score=float(s)) for b, s in zip(boxes[keep], scores[keep], strict=True)
-        ]
+        return to_detections(boxes[keep], scores[keep])
 
     @property
     def num_frames(self) -> int:

@@ -97,7 +97,7 @@ class YoloOnnxDetector:
         self.score_threshold, self.nms_iou, self.class_index = score_threshold, nms_iou, class_index
 
     def __call__(self, frame_bgr: np.ndarray | None, frame_index: int = 0) -> list[Detection]:
-        from core.detectors import check_frame
+        from core.detectors import check_frame, to_detections
 
         frame = check_frame(frame_bgr)
         image, ratio, (left, top) = letterbox(frame, self.input_size)
@@ -105,9 +105,4 @@ class YoloOnnxDetector:
         output = self.session.run(None, {self.input_name: np.ascontiguousarray(blob)})[0]
         boxes, scores = decode_yolo(output, self.class_index, self.score_threshold, self.nms_iou)
         boxes = (boxes - np.array([left, top, left, top])) / ratio
-        boxes = clip_boxes(boxes, frame.shape[1], frame.shape[0])
-        return [
-            Detection(box=b, score=float(s))
-            for b, s in zip(boxes, scores, strict=True)
-            if b[2] > b[0] and b[3] > b[1]
-        ]
+        return to_detections(clip_boxes(boxes, frame.shape[1], frame.shape[0]), scores)

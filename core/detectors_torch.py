@@ -31,14 +31,6 @@ def default_weights_path(name: str) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class TorchvisionDetector:
     """A torchvision detector returning persons above `score_threshold`."""
 
@@ -47,6 +39,8 @@ class TorchvisionDetector:
     ):
         import torch
         import torchvision
+
+        from core.backends import resolve_device
 
         if name not in MODELS:
             raise UserError(f"unknown torchvision detector {name!r}; choose from {', '.join(MODELS)}")
@@ -78,7 +72,7 @@ class TorchvisionDetector:
     def __call__(self, frame_bgr: np.ndarray | None, frame_index: int = 0) -> list[Detection]:
         import torch
 
-        from core.detectors import check_frame
+        from core.detectors import check_frame, to_detections
 
         frame = check_frame(frame_bgr)
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
@@ -88,8 +82,4 @@ class TorchvisionDetector:
         keep = (result["labels"] == PERSON_LABEL) & (result["scores"] >= self.score_threshold)
         boxes = result["boxes"][keep].double().cpu().numpy()
         scores = result["scores"][keep].double().cpu().numpy()
-        return [
-            Detection(box=b, score=float(s))
-            for b, s in zip(boxes, scores, strict=True)
-            if b[2] > b[0] and b[3] > b[1]
-        ]
+        return to_detections(boxes, scores)

@@ -134,12 +134,8 @@ def sequential_step(engine: Engine, slot_state: dict, frame, tracker,
     count = slot_state.get("frames", 0)
     slot_state["frames"] = count + 1
     detections = engine.detector(frame.image, frame.index) if count % config.interval == 0 else None
-    if detections is None:
-        boxes, scores = boxes_from_previous(slot_state.get("poses", []), frame.image)
-        if not len(boxes):  # nobody left to follow: detect now rather than wait for the next interval
-            boxes, scores = detections_to_arrays(engine.detector(frame.image, frame.index))
-    else:
-        boxes, scores = detections_to_arrays(detections)
+    boxes, scores = frame_boxes(detections, slot_state.get("poses", []), frame.image,
+                                lambda: engine.detector(frame.image, frame.index))  # fmt: skip
     clock.lap("detect")
     poses = engine.estimator.estimate_batch([frame.image], [boxes], [scores])[0] if len(boxes) else []
     slot_state["poses"] = poses
@@ -167,6 +163,19 @@ def detections_to_arrays(detections: list) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, 4), np.float64), np.zeros((0,), np.float64)
     boxes = np.stack([np.asarray(d.box, np.float64) for d in detections])
     return boxes, np.array([float(d.score) for d in detections])
+
+
+def frame_boxes(detections: list | None, previous_poses: list, image: np.ndarray,
+                detect: Callable[[], list]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(boxes, scores) to estimate poses in: the frame's detections or, on a frame without detection
+    (None), boxes from the previous poses; when those leave nobody to follow, `detect()` runs now
+    rather than at the next interval."""
+    if detections is not None:
+        return detections_to_arrays(detections)
+    boxes, scores = boxes_from_previous(previous_poses, image)
+    if not len(boxes):
+        boxes, scores = detections_to_arrays(detect())
+    return boxes, scores
 
 
 def boxes_from_previous(poses: list, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,6 @@ class PoseEstimator:
             raise UserError(f"batch size must be at least 1, got {batch_size}")
         self.config = model.config
         self.input_size = tuple(model.config.input_size)
-        self.heatmap_size = tuple(model.config.heatmap_size)
         self.flip = bool(flip)
         self.decode = decode
         self.batch_size = int(batch_size)

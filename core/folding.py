@@ -17,8 +17,10 @@ from torch import nn
 log = logging.getLogger("core.folding")
 
 
-def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach().double(), b.detach().double()
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b|| (Frobenius norms, fp64, on the CPU): how outputs are compared here, in the
+    backends' parity tests and in the benchmark."""
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
     return float((a - b).norm() / b.norm().clamp_min(1e-300))
 
 
@@ -80,7 +82,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, tolerance: float = 1
             parent, name = parents[id(bn)]
             setattr(parent, name, nn.Identity())
     with torch.no_grad():
-        error = _relative_error(folded(example), reference)
+        error = relative_error(folded(example), reference)
     if error > tolerance:
         log.warning("BatchNorm folding changed the output (relative error %.1e); running unfolded", error)
         return copy.deepcopy(model).eval()

@@ -100,13 +100,6 @@ def crop_frame(
     return tall.reshape(3, k, h, w).transpose(0, 1)
 
 
-def normalize(crops_bgr: torch.Tensor) -> torch.Tensor:
-    """Float BGR N×3×h×w on the 0–255 scale -> the model input: RGB, (x/255 - mean) / std."""
-    mean = torch.as_tensor(codec.PIXEL_MEAN, device=crops_bgr.device).view(1, 3, 1, 1)
-    std = torch.as_tensor(codec.PIXEL_STD, device=crops_bgr.device).view(1, 3, 1, 1)
-    return (crops_bgr.flip(1) * (1.0 / 255.0) - mean) / std
-
-
 def crop_batch(
     frames: list[np.ndarray | torch.Tensor],
     boxes: list[np.ndarray],
@@ -135,5 +128,5 @@ def crop_batch(
     if not parts:
         w, h = input_size
         return torch.empty(0, 3, h, w, device=device), np.zeros((0, 2)), np.zeros((0, 2))
-    crops = normalize(torch.cat(parts))
+    crops = codec.normalize_bgr(torch.cat(parts))
     return crops, np.concatenate(all_centers), np.concatenate(all_scales)

@@ -19,7 +19,7 @@ upsamples it back by exact powers of two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -104,9 +104,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        known = {"width", "preset", "positions", "input_size", "num_joints", "attention_init_scale"}
         if not isinstance(data, dict):
             raise UserError(f"model config must be a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}  # to_dict's derived heatmap_size is not one
         args = {k: v for k, v in data.items() if k in known}
         if "positions" in args:
             args["positions"] = tuple(tuple(p) for p in args["positions"])

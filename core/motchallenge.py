@@ -147,13 +147,14 @@ def detections_by_frame(
         )
 
 
+def result_row(number: int, track: Track) -> str:
+    """One results line `frame,id,x,y,w,h,score,-1,-1,-1` (frame 1-based), newline included."""
+    x, y, w, h = xyxy_to_xywh(track.box)[0]
+    return f"{number},{int(track.id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{float(track.score):.4f},-1,-1,-1\n"
+
+
 def format_results(tracks_by_frame: Iterable[tuple[int, list[Track]]]) -> str:
-    lines = []
-    for number, tracks in tracks_by_frame:
-        for track in tracks:
-            x, y, w, h = xyxy_to_xywh(track.box)[0]
-            lines.append(f"{number},{track.id},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{track.score:.4f},-1,-1,-1\n")
-    return "".join(lines)
+    return "".join(result_row(number, track) for number, tracks in tracks_by_frame for track in tracks)
 
 
 def write_results(path: str | Path, tracks_by_frame: Iterable[tuple[int, list[Track]]]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.backends import CACHE_ROOT, Backend, weights_digest
+from core.backends import CACHE_ROOT, Backend, one_line, weights_digest
 from core.errors import UserError
 
 
@@ -22,7 +22,7 @@ def unavailable_reason(device: torch.device) -> str | None:
     try:
         import onnxruntime
     except Exception as error:  # ImportError, or a broken native library
-        return f"onnxruntime cannot be imported ({type(error).__name__}: {error})"
+        return f"onnxruntime cannot be imported ({one_line(error)})"
     if device.type == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
     return None
@@ -79,7 +79,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:
-            raise UserError(f"onnxruntime could not load {path}: {str(error).splitlines()[0]}") from error
+            raise UserError(f"onnxruntime could not load {path}: {one_line(error)}") from error
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

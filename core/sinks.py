@@ -22,6 +22,7 @@ import numpy as np
 from core.atomic import temp_beside
 from core.errors import UserError
 from core.keypoints import NAMES
+from core.motchallenge import result_row
 from core.records import Track
 from core.sources import Frame
 
@@ -237,10 +238,7 @@ class MotSink(_AtomicTextSink):
     """MOTChallenge rows `frame,id,x,y,w,h,score,-1,-1,-1` with 1-based frame numbers."""
 
     def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
-        for t in tracks:
-            x1, y1, x2, y2 = (float(v) for v in np.asarray(t.box, dtype=float).reshape(4))
-            box = f"{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f}"
-            file.write(f"{frame.index + 1},{int(t.id)},{box},{float(t.score):.4f},-1,-1,-1\n")
+        file.writelines(result_row(frame.index + 1, t) for t in tracks)
 
 
 class VideoSink:

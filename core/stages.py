@@ -21,8 +21,7 @@ from core.engine import (
     Engine,
     PipelineConfig,
     annotate,
-    boxes_from_previous,
-    detections_to_arrays,
+    frame_boxes,
     new_tracker,
 )
 from core.stats import SourceStats, StatsCollector
@@ -148,12 +147,18 @@ class StageThreads:
                 engine, slot = self.engine, item.slot
                 count, slot.frames_read = slot.frames_read, slot.frames_read + 1
                 if count % engine.config.interval == 0:
-                    began = time.monotonic()
-                    with self.detector_lock:
-                        item.detections = list(engine.detector(item.frame.image, item.frame.index))
-                    slot.stats.add_latency("detect", time.monotonic() - began)
+                    item.detections = self.detect(engine, item)
             if not self.put(outbox, item):
                 return
+
+    def detect(self, engine: Engine, item: Item) -> list:
+        """Run the detector on the item's frame (the detect stage, or the pose stage when a frame
+        without detection has nobody left to follow), timed in the source's "detect" latency."""
+        began = time.monotonic()
+        with self.detector_lock:
+            detections = list(engine.detector(item.frame.image, item.frame.index))
+        item.slot.stats.add_latency("detect", time.monotonic() - began)
+        return detections
 
     def next_batch(self) -> list[Item] | None:
         """The frames waiting now (at least one): their crops go through the model together.
@@ -190,15 +195,8 @@ class StageThreads:
         engine = self.engine
         boxes, scores = [], []
         for item in items:
-            if item.detections is None:
-                b, s = boxes_from_previous(item.slot.previous_poses, item.frame.image)
-                if not len(b):  # nobody left to follow: detect now rather than wait for the next interval
-                    began = time.monotonic()
-                    with self.detector_lock:
-                        b, s = detections_to_arrays(engine.detector(item.frame.image, item.frame.index))
-                    item.slot.stats.add_latency("detect", time.monotonic() - began)
-            else:
-                b, s = detections_to_arrays(item.detections)
+            b, s = frame_boxes(item.detections, item.slot.previous_poses, item.frame.image,
+                               lambda item=item: self.detect(engine, item))  # fmt: skip
             boxes.append(b)
             scores.append(s)
         began = time.monotonic()

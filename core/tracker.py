@@ -215,11 +215,11 @@ class Tracker:
         out = []
         for track in self._tracks:
             if track.state == "confirmed" and track.time_since_update == 0:
-                box = {
-                    "detection": track.box,
-                    "filter": track.kalman.box,
-                    "mean": (track.box + track.kalman.box) / 2,
-                }[c.output_box]
+                if c.output_box == "detection":
+                    box = track.box
+                else:
+                    filtered = track.kalman.box
+                    box = filtered if c.output_box == "filter" else (track.box + filtered) / 2
                 out.append(self._record(track, box))
         return out
 

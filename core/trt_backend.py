@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_path
-from core.backends import CACHE_ROOT, Backend, weights_digest
+from core.backends import CACHE_ROOT, Backend, one_line, weights_digest
 from core.errors import UserError
 
 log = logging.getLogger("core.trt_backend")
@@ -58,8 +58,7 @@ def unavailable_reason(device: torch.device) -> str | None:
     try:
         import_torch_tensorrt()
     except Exception as error:  # ImportError, bare Exception (no TensorRT), OSError (ABI mismatch)
-        text = str(error).strip().splitlines()
-        return f"torch_tensorrt cannot be imported ({type(error).__name__}: {text[0] if text else ''})"
+        return f"torch_tensorrt cannot be imported ({one_line(error)})"
     return None
 
 

@@ -22,13 +22,13 @@ from core.backends import (
     backend_name,
     cpu_supports_bf16,
     create_backend,
-    relative_error,
     resolve_device,
     resolve_precision,
     unavailable_reason,
     weights_digest,
 )
 from core.errors import UserError
+from core.folding import relative_error
 from core.model import build_model
 from tests.conftest import limit_torch_threads, require, require_tool
 from tests.test_folding import randomize_batchnorm

@@ -75,6 +75,7 @@ def test_precisions_a_backend_cannot_run_are_skipped():
         (["--backends", "tensorrt"], "tensorrt cannot run"),
         (["--backends", "auto"], "auto"),
         (["--presets", "nope"], "unknown preset"),
+        (["--precisions", "fp8"], "unknown precision"),
         (["--batch", "0"], "positive"),
         (["--input-size", "100x100"], "multiples of 32"),
     ],

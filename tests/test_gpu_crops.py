@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core import codec
-from core.gpu_crops import FrameUploader, crop_batch, crop_frame, normalize
+from core.gpu_crops import FrameUploader, crop_batch, crop_frame
 
 INPUT_SIZE = (192, 256)
 GREY = 1.0 / 255.0 / codec.PIXEL_STD.min()  # one grey level in normalised units, at most
@@ -71,7 +71,7 @@ def test_outside_the_image_is_black_like_cv2():
     box = np.array([[-60.0, -40.0, 20.0, 60.0]])  # mostly left of and above the image
     got, _, _ = crop_batch([frame], [box], INPUT_SIZE, "cpu")
     want, _, _ = codec_crops(frame, box)
-    black = normalize(torch.zeros(1, 3, 1, 1))
+    black = codec.normalize_bgr(torch.zeros(1, 3, 1, 1))
     assert torch.allclose(got[0, :, 0, 0], black[0, :, 0, 0])
     assert (got - want).abs().mean() <= 0.6 * GREY
 

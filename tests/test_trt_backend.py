@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
-from core.backends import create_backend, relative_error, weights_digest
+from core.backends import create_backend, weights_digest
 from core.errors import UserError
+from core.folding import relative_error
 from core.model import build_model
 from core.trt_backend import TrtEnvironment, batch_range_for, cache_key, export_engine, unavailable_reason
 

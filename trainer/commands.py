@@ -183,14 +183,8 @@ def run_eval(argv: list[str]) -> int:
         raise UserError("--batch-size must be positive and --workers 0 or more")
     from core.checkpoint import load_model
     from trainer import distributed
-    from trainer.dataset import (
-        CocoKeypoints,
-        detection_samples,
-        ground_truth_samples,
-        load_coco,
-        load_detections,
-    )
-    from trainer.evaluate import Predictions, evaluate_predictions, format_metrics, predict
+    from trainer.dataset import CocoKeypoints, evaluation_samples, load_coco
+    from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
 
     coco = load_coco(args.coco_ann)
     input_size = None
@@ -200,41 +194,32 @@ def run_eval(argv: list[str]) -> int:
         input_size = parse_size(args.input_size)
     model = load_model(args.checkpoint, input_size=input_size)
     size = model.config.input_size
-    if args.detections is not None:
-        detections = load_detections(args.detections)
-        samples = detection_samples(
-            coco,
-            detections,
-            args.images,
-            size[0] / size[1],
-            args.det_score_threshold,
-            model.config.num_joints,
-            str(args.detections),
-        )
-    else:
-        samples = ground_truth_samples(
-            coco, args.images, size[0] / size[1], model.config.num_joints, str(args.coco_ann)
-        )
+    samples = evaluation_samples(
+        coco,
+        args.images,
+        size[0] / size[1],
+        model.config.num_joints,
+        args.coco_ann,
+        args.detections,
+        args.det_score_threshold,
+    )
     dataset = CocoKeypoints(samples, size, model.config.heatmap_size, with_targets=False)
     context = distributed.setup(args.device)
     try:
         model.to(context.device)
-        part = predict(
+        predictions = predict_sharded(
             model,
             dataset,
-            context.device,
+            context,
             flip=args.flip,
             batch_size=args.batch_size,
             workers=args.workers,
             decode=args.decode,
-            indices=range(context.rank, len(dataset), context.world_size),
             amp=args.amp,
             progress=context.is_main and not args.no_progress,
         )
-        parts = distributed.gather_objects(part, context)
-        if not context.is_main:
+        if predictions is None:  # not rank 0: rank 0 scores and prints
             return 0
-        predictions = Predictions.merge(parts)
         with tempfile.TemporaryDirectory() as scratch:
             out = args.out or Path(scratch) / "results.json"
             metrics = evaluate_predictions(

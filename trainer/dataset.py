@@ -155,6 +155,29 @@ def detection_samples(
     return samples
 
 
+def evaluation_samples(
+    coco: COCO,
+    images: str | Path,
+    aspect_ratio: float,
+    num_joints: int,
+    annotations: str | Path,
+    detections: str | Path | None = None,
+    score_threshold: float = 0.0,
+) -> list[PersonSample]:
+    """The crops to evaluate: the detections file's boxes when given, else the ground-truth boxes."""
+    if detections:
+        return detection_samples(
+            coco,
+            load_detections(detections),
+            images,
+            aspect_ratio,
+            score_threshold,
+            num_joints,
+            str(detections),
+        )
+    return ground_truth_samples(coco, images, aspect_ratio, num_joints, str(annotations))
+
+
 def read_image_rgb(path: Path) -> np.ndarray | None:
     """The image as RGB uint8, or None when it is missing or cannot be decoded."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from core.errors import UserError
+from core.backends import resolve_device as check_device
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,10 @@ class DistContext:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' picks this process's GPU when CUDA is usable, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    """'auto' picks this process's GPU when CUDA is usable, else the CPU (checked as the app checks
+    devices); a bare 'cuda' becomes GPU `local_rank`, one per torchrun process."""
+    device = check_device(name)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but CUDA is not available here")
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -93,14 +87,11 @@ def barrier(context: DistContext) -> None:
 
 def all_reduce_mean(value: float, context: DistContext) -> float:
     """The mean of a scalar over all ranks (the same number on each)."""
-    if not context.enabled:
-        return float(value)
-    tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device(context))
-    dist.all_reduce(tensor)
-    return float(tensor.item()) / context.world_size
+    return all_reduce_sum(value, context) / context.world_size
 
 
 def all_reduce_sum(value: int | float, context: DistContext) -> float:
+    """The sum of a scalar over all ranks (the same number on each)."""
     if not context.enabled:
         return float(value)
     tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device(context))

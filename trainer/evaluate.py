@@ -29,6 +29,7 @@ from core import codec
 from core.atomic import atomic_path
 from core.keypoints import OKS_SIGMAS
 from trainer.dataset import CocoKeypoints, PersonSample, collate
+from trainer.distributed import DistContext, gather_objects
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 TABLE_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")  # the paper's Table II
@@ -104,6 +105,17 @@ def predict(
     if not all_indices:
         return Predictions(np.zeros(0, dtype=np.int64), np.zeros((0, joints, 3)), skipped)
     return Predictions(np.concatenate(all_indices), np.concatenate(all_keypoints), skipped)
+
+
+def predict_sharded(
+    model: torch.nn.Module, dataset: CocoKeypoints, context: DistContext, **options: Any
+) -> Predictions | None:
+    """Each rank predicts every world_size-th crop (`options` as for predict); the union, in sample
+    order, on rank 0 and None on the other ranks."""
+    indices = range(context.rank, len(dataset), context.world_size)
+    part = predict(model, dataset, context.device, indices=indices, **options)
+    parts = gather_objects(part, context)
+    return Predictions.merge(parts) if context.is_main else None
 
 
 def oks_nms(

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     config.init.weights = str(initial_path)
     coco = load_coco(args.coco_ann)
     samples = ground_truth_samples(coco, args.images, m.input_size[0] / m.input_size[1])
-    dataset = CocoKeypoints(samples, m.input_size, (m.input_size[0] // 4, m.input_size[1] // 4))
+    dataset = CocoKeypoints(samples, m.input_size, initial.config.heatmap_size)
     start = evaluate_predictions(
         coco, samples, predict(initial, dataset, flip=False), args.out / "results_epoch0.json"
     )

@@ -31,15 +31,8 @@ from core.model import PoseHRNet, build_model
 from trainer import distributed, logs, weights
 from trainer.augment import AugmentSettings
 from trainer.config import TrainConfig
-from trainer.dataset import (
-    CocoKeypoints,
-    collate,
-    detection_samples,
-    ground_truth_samples,
-    load_coco,
-    load_detections,
-)
-from trainer.evaluate import Predictions, evaluate_predictions, format_metrics, predict
+from trainer.dataset import CocoKeypoints, collate, evaluation_samples, ground_truth_samples, load_coco
+from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
 from trainer.loss import JointsMSELoss
 
 
@@ -180,13 +173,13 @@ def _train(config: TrainConfig, resume: str | Path | None, context: distributed.
                 "history": result.history,
                 "train_config": config.to_dict(),
             }
-            state = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": weights.rng_state(),
-            }
             if (epoch + 1) % config.run.save_every == 0 or last:
+                state = {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": weights.rng_state(),
+                }
                 weights.save_training_checkpoint(model, out_dir / "latest.pt", meta, state)
             if improved:  # weights and history only: the file to deploy or evaluate
                 weights.save_training_checkpoint(model, out_dir / "best.pt", meta)
@@ -266,23 +259,19 @@ def _train_one_epoch(
 
 def _validate(config: TrainConfig, model: PoseHRNet, val: ValidationSet, context, results_path: Path):
     """Each rank predicts every world_size-th crop; rank 0 scores the union; all ranks get the metrics."""
-    indices = range(context.rank, len(val.dataset), context.world_size)
-    part = predict(
+    merged = predict_sharded(
         model,
         val.dataset,
-        context.device,
+        context,
         flip=config.eval.flip,
         batch_size=config.eval.batch_size,
         workers=config.data.workers,
         decode=config.eval.decode,
-        indices=indices,
         amp=config.solver.amp,
         progress=context.is_main and config.run.progress,
     )
-    parts = distributed.gather_objects(part, context)
     metrics = None
-    if context.is_main:
-        merged = Predictions.merge(parts)
+    if merged is not None:
         metrics = evaluate_predictions(
             val.coco,
             val.dataset.samples,
@@ -346,19 +335,15 @@ def _validation_set(config: TrainConfig, model: PoseHRNet) -> ValidationSet | No
         raise UserError("a validation annotation file needs its image folder (--val-images)")
     coco = load_coco(d.val_ann)
     input_size = model.config.input_size
-    aspect = input_size[0] / input_size[1]
-    if d.val_detections:
-        samples = detection_samples(
-            coco,
-            load_detections(d.val_detections),
-            d.val_images,
-            aspect,
-            d.detection_score_threshold,
-            model.config.num_joints,
-            d.val_detections,
-        )
-    else:
-        samples = ground_truth_samples(coco, d.val_images, aspect, model.config.num_joints, d.val_ann)
+    samples = evaluation_samples(
+        coco,
+        d.val_images,
+        input_size[0] / input_size[1],
+        model.config.num_joints,
+        d.val_ann,
+        d.val_detections,
+        d.detection_score_threshold,
+    )
     dataset = CocoKeypoints(samples, input_size, model.config.heatmap_size, with_targets=False)
     return ValidationSet(coco, dataset)
 

@@ -120,13 +120,9 @@ def init_from_imagenet(model: torch.nn.Module, path: str | Path) -> InitReport:
 
 
 def _load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a file that is not a checkpoint
-        raise UserError(f"{path}: cannot be read as a PyTorch checkpoint ({type(error).__name__})") from None
+    from core.checkpoint import read_checkpoint_file
+
+    data = read_checkpoint_file(path)
     for key in ("state_dict", "model", "net"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]

@@ -4,13 +4,9 @@ or, on a CUDA machine with torch-tensorrt, to a TensorRT engine via core.trt_bac
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
 from pathlib import Path
 
 from core.commands.options import add_model_arguments
-from core.errors import UserError
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -35,18 +31,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 
 
 def export_tensorrt(model, args: argparse.Namespace) -> None:
-    if importlib.util.find_spec("core.trt_backend") is None:
-        raise UserError(
-            "TensorRT export needs a CUDA machine with torch-tensorrt (core.trt_backend is not installed)"
-        )
-    export_engine = importlib.import_module("core.trt_backend").export_engine
-    wanted = {"precision": args.precision, "max_batch": args.max_batch}
-    accepted = inspect.signature(export_engine).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        options = wanted
-    else:
-        options = {k: v for k, v in wanted.items() if k in accepted}
-    export_engine(model, args.out, **options)
+    from core.trt_backend import export_engine  # UserError where no engine can be built
+
+    export_engine(model, args.out, precision=args.precision, max_batch=args.max_batch)
     print(f"wrote {args.out} (TensorRT engine)")
 
 
@@ -54,7 +41,7 @@ def main(argv: list[str], command: str = "export") -> int:
     from core.commands.info import model_from_args
 
     args = build_parser(command).parse_args(argv)
-    model, weights = model_from_args(args)
+    model, weights, _ = model_from_args(args)
     if args.checkpoint is None:
         print(f"note: exporting {weights}: its heatmaps are meaningless until trained")
     if args.format == "tensorrt":

@@ -30,18 +30,18 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def model_from_args(args: argparse.Namespace, device: str | None = None) -> tuple[PoseHRNet, str]:
-    """(model, where its weights come from). Without --checkpoint the model is untrained; `device`
-    "meta" builds it without allocating weights (enough for counting)."""
+def model_from_args(args: argparse.Namespace, device: str | None = None) -> tuple[PoseHRNet, str, dict]:
+    """(model, where its weights come from, the checkpoint's meta). Without --checkpoint the model is
+    untrained (meta {}); `device` "meta" builds it without allocating weights (enough for counting)."""
     from core.checkpoint import load_checkpoint
 
     size = parse_size(args.input_size) if args.input_size else None
     if args.checkpoint is not None:
         loaded = load_checkpoint(args.checkpoint, input_size=size)
-        return loaded.model, f"{loaded.path} ({SOURCE_NAMES[loaded.source_format]})"
+        return loaded.model, f"{loaded.path} ({SOURCE_NAMES[loaded.source_format]})", loaded.meta
     with torch.device(device or "cpu"):
         model = build_model(width=args.width, preset=args.preset, input_size=size or (192, 256))
-    return model, "untrained (no --checkpoint given)"
+    return model, "untrained (no --checkpoint given)", {}
 
 
 def describe(model: PoseHRNet, weights: str, input_size: tuple[int, int], meta: dict | None = None) -> str:
@@ -102,15 +102,7 @@ def main(argv: list[str], command: str = "info") -> int:
     if args.all:
         print(table(parse_size(args.input_size or "192x256")))
         return 0
-    meta = None
-    if args.checkpoint is not None:
-        from core.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(args.checkpoint, parse_size(args.input_size) if args.input_size else None)
-        model, meta = loaded.model, loaded.meta
-        weights = f"{loaded.path} ({SOURCE_NAMES[loaded.source_format]})"
-    else:
-        model, weights = model_from_args(args, device="meta")
+    model, weights, meta = model_from_args(args, device="meta")
     size = parse_size(args.input_size) if args.input_size else model.config.input_size
     print(describe(model, weights, size, meta))
     return 0

@@ -44,19 +44,6 @@ def parse_size(text: str | None, default: tuple[int, int] = DEFAULT_INPUT_SIZE) 
     return w, h
 
 
-def model_from_args(args: argparse.Namespace):
-    """(model, trained): a checkpoint's model, or an untrained one built from --width/--preset."""
-    from core.checkpoint import load_model
-    from core.model import build_model
-
-    if args.checkpoint is not None:
-        # Our checkpoints carry their input size; official/mmpose files take it from --input-size.
-        given = parse_size(args.input_size) if args.input_size else None
-        return load_model(args.checkpoint, given), True
-    model = build_model(width=args.width, preset=args.preset, input_size=parse_size(args.input_size))
-    return model, False
-
-
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.tracker import TrackerConfig  # only for the commands that track (scipy, filterpy)
