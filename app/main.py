@@ -5,12 +5,12 @@ import os
 import signal
 import sys
 
-from core.commands.options import add_model_arguments, parse_size
+from core.commands.options import CommandParser, add_model_arguments, parse_size
 from core.errors import UserError
 
 
 def build_parser(command: str = "gui") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"run.py {command}",
         description="Live pose tracking with skeletons, track IDs and FPS on webcams, RTSP streams or files.",
     )

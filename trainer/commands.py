@@ -21,6 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from core.commands.options import CommandParser
 from core.errors import UserError
 
 
@@ -34,7 +35,7 @@ def main(argv: list[str], command: str = "train") -> int:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="run.py train",
         description="Train or fine-tune a pose HRNet on COCO keypoints (DDP: torchrun --nproc-per-node N).",
         epilog="Any recipe field can be changed with --set section.key=value, e.g. --set solver.lr=5e-4.",
@@ -150,7 +151,7 @@ def run_train(argv: list[str]) -> int:
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="run.py eval",
         description="COCO keypoint AP of a checkpoint (pycocotools), with HRNet's rescoring and OKS-NMS.",
     )

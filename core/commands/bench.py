@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.commands.options import parse_size
+from core.commands.options import CommandParser, parse_size
 from core.errors import UserError
 
 QUICK = {"presets": "baseline,paper", "backends": "eager", "batch": "1", "repeats": 3, "warmup": 1}
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"run.py {command}",
         description="Benchmark the pose model per attention preset, backend, precision and batch size.",
     )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.commands.options import parse_size
+from core.commands.options import CommandParser, parse_size
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"run.py {command}",
         description="Write an official HRNet pose or mmpose top-down HRNet checkpoint in our format, "
         "which carries the model config (width, preset, input size, joints).",

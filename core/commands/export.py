@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.commands.options import add_model_arguments
+from core.commands.options import CommandParser, add_model_arguments
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"run.py {command}", description="Export a model for deployment.")
+    parser = CommandParser(prog=f"run.py {command}", description="Export a model for deployment.")
     parser.add_argument("--format", choices=("onnx", "tensorrt"), default="onnx", help="what to write")
     parser.add_argument("--out", type=Path, required=True, help="output file (.onnx or TensorRT engine)")
     add_model_arguments(parser)

@@ -9,7 +9,7 @@ import json
 import torch
 
 from core.attention import ALL_POSITIONS, PRESETS, format_positions
-from core.commands.options import add_model_arguments, parse_size
+from core.commands.options import CommandParser, add_model_arguments, parse_size
 from core.complexity import attention_flops, attention_parameters, count_flops, count_parameters
 from core.model import PoseHRNet, build_model
 from core.paper import paper_row
@@ -19,7 +19,7 @@ MACS_NOTE = "HRNet's published 7.1 GFLOPs (W32, 256x192) count multiply-adds"
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"run.py {command}",
         description="Attention positions, parameters (total and attention-only), FLOPs, and the "
         "paper's #Params/AP for the same preset and width.",

@@ -6,12 +6,11 @@
 Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); defaults are the config's.
 """
 
-import argparse
 from pathlib import Path
 
 from tqdm import tqdm
 
-from core.commands.options import add_tracker_arguments, tracker_config_from_args
+from core.commands.options import CommandParser, add_tracker_arguments, tracker_config_from_args
 from core.errors import UserError
 from core.motchallenge import detections_by_frame, load_detections, sequence_file, write_results
 from core.tracker import Tracker, TrackerConfig
@@ -43,7 +42,7 @@ def track_file(
 
 
 def main(argv: list[str], command: str = "mot") -> int:
-    parser = argparse.ArgumentParser(prog=f"run.py {command}", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog=f"run.py {command}", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--det",
         type=Path,

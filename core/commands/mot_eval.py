@@ -8,9 +8,9 @@ Ground truth keeps rows whose consider flag (column 7) is 1 and, for MOT16/17/20
 Boxes match at IoU >= 0.5 (see core.mot_metrics). The OVERALL row adds the counts of all sequences.
 """
 
-import argparse
 from pathlib import Path
 
+from core.commands.options import CommandParser
 from core.errors import UserError
 from core.mot_metrics import MotCounts, evaluate_sequence, format_table
 from core.motchallenge import load_ground_truth, load_results, sequence_file
@@ -52,7 +52,7 @@ def pairs_from_args(gts: list[Path], results: list[Path]) -> list[tuple[str, Pat
 
 
 def main(argv: list[str], command: str = "mot-eval") -> int:
-    parser = argparse.ArgumentParser(prog=f"run.py {command}", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog=f"run.py {command}", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--gt", type=Path, action="append", required=True, help="gt.txt or a folder of sequences"
     )

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
     from core.tracker import TrackerConfig
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one UserError line (run.py prints it, exit 2)."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see run.py {self.prog.split()[-1]} --help)")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.batch import BatchOptions, run_batch
 from core.commands.options import (
+    CommandParser,
     add_model_arguments,
     add_tracker_arguments,
     parse_size,
@@ -39,15 +40,8 @@ on each, with --out on a folder they all share (NFS or similar).
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one UserError line (run.py prints it, exit 2)."""
-
-    def error(self, message: str):
-        raise UserError(f"{message} (see run.py {self.prog.split()[-1]} --help)")
-
-
 def build_parser(command: str = "track") -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(
         prog=f"run.py {command}",
         description="Detect, estimate and track human poses in videos; write annotated video and data files.",
         epilog=EPILOG,
