@@ -184,7 +184,7 @@ def run_eval(argv: list[str]) -> int:
         raise UserError("--batch-size must be positive and --workers 0 or more")
     from core.checkpoint import load_model
     from trainer import distributed
-    from trainer.dataset import CocoKeypoints, evaluation_samples, load_coco
+    from trainer.dataset import evaluation_dataset, load_coco
     from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
 
     coco = load_coco(args.coco_ann)
@@ -194,17 +194,9 @@ def run_eval(argv: list[str]) -> int:
 
         input_size = parse_size(args.input_size)
     model = load_model(args.checkpoint, input_size=input_size)
-    size = model.config.input_size
-    samples = evaluation_samples(
-        coco,
-        args.images,
-        size[0] / size[1],
-        model.config.num_joints,
-        args.coco_ann,
-        args.detections,
-        args.det_score_threshold,
+    dataset = evaluation_dataset(
+        coco, args.images, model.config, args.coco_ann, args.detections, args.det_score_threshold
     )
-    dataset = CocoKeypoints(samples, size, model.config.heatmap_size, with_targets=False)
     context = distributed.setup(args.device)
     try:
         model.to(context.device)
@@ -224,12 +216,12 @@ def run_eval(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             out = args.out or Path(scratch) / "results.json"
             metrics = evaluate_predictions(
-                coco, samples, predictions, out, args.in_vis_threshold, args.oks_threshold
+                coco, dataset.samples, predictions, out, args.in_vis_threshold, args.oks_threshold
             )
         boxes = "detections" if args.detections is not None else "ground-truth boxes"
         flip = "on" if args.flip else "off"
         skipped = f", {predictions.skipped} unreadable images skipped" if predictions.skipped else ""
-        print(f"{args.checkpoint.name}: {len(samples)} people ({boxes}), flip test {flip}{skipped}")
+        print(f"{args.checkpoint.name}: {len(dataset.samples)} people ({boxes}), flip test {flip}{skipped}")
         print(format_metrics(metrics))
         if args.out is not None:
             print(f"results written to {args.out}")

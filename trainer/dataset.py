@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from core import codec
 from core.errors import UserError
+from core.model import ModelConfig
 from trainer.augment import AugmentSettings, augment
 
 PERSON_CATEGORY = 1
@@ -155,27 +156,25 @@ def detection_samples(
     return samples
 
 
-def evaluation_samples(
+def evaluation_dataset(
     coco: COCO,
     images: str | Path,
-    aspect_ratio: float,
-    num_joints: int,
+    config: ModelConfig,
     annotations: str | Path,
     detections: str | Path | None = None,
     score_threshold: float = 0.0,
-) -> list[PersonSample]:
-    """The crops to evaluate: the detections file's boxes when given, else the ground-truth boxes."""
+) -> CocoKeypoints:
+    """The crops to evaluate, without targets: the detections file's boxes when given, else the
+    ground-truth boxes; shared by `run.py eval` and validation during training."""
+    w, h = config.input_size
     if detections:
-        return detection_samples(
-            coco,
-            load_detections(detections),
-            images,
-            aspect_ratio,
-            score_threshold,
-            num_joints,
-            str(detections),
+        boxes = load_detections(detections)
+        samples = detection_samples(
+            coco, boxes, images, w / h, score_threshold, config.num_joints, str(detections)
         )
-    return ground_truth_samples(coco, images, aspect_ratio, num_joints, str(annotations))
+    else:
+        samples = ground_truth_samples(coco, images, w / h, config.num_joints, str(annotations))
+    return CocoKeypoints(samples, config.input_size, config.heatmap_size, with_targets=False)
 
 
 def read_image_rgb(path: Path) -> np.ndarray | None:

@@ -31,7 +31,7 @@ from core.model import PoseHRNet, build_model
 from trainer import distributed, logs, weights
 from trainer.augment import AugmentSettings
 from trainer.config import TrainConfig
-from trainer.dataset import CocoKeypoints, collate, evaluation_samples, ground_truth_samples, load_coco
+from trainer.dataset import CocoKeypoints, collate, evaluation_dataset, ground_truth_samples, load_coco
 from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
 from trainer.loss import JointsMSELoss
 
@@ -334,17 +334,9 @@ def _validation_set(config: TrainConfig, model: PoseHRNet) -> ValidationSet | No
     if not d.val_images:
         raise UserError("a validation annotation file needs its image folder (--val-images)")
     coco = load_coco(d.val_ann)
-    input_size = model.config.input_size
-    samples = evaluation_samples(
-        coco,
-        d.val_images,
-        input_size[0] / input_size[1],
-        model.config.num_joints,
-        d.val_ann,
-        d.val_detections,
-        d.detection_score_threshold,
+    dataset = evaluation_dataset(
+        coco, d.val_images, model.config, d.val_ann, d.val_detections, d.detection_score_threshold
     )
-    dataset = CocoKeypoints(samples, input_size, model.config.heatmap_size, with_targets=False)
     return ValidationSet(coco, dataset)
 
 
