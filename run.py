@@ -10,15 +10,15 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("app.main", "the desktop app (default when no command is given)"),
-    "track": ("core.commands.track", "headless pose tracking of files, folders, cameras or streams"),
-    "bench": ("core.commands.bench", "FPS, latency, parameters and FLOPs per attention preset and backend"),
-    "mot": ("core.commands.mot", "the tracker alone on MOTChallenge detections"),
-    "mot-eval": ("core.commands.mot_eval", "MOTA, IDF1, ID switches of MOTChallenge results"),
+    "track": ("core.cli.track", "headless pose tracking of files, folders, cameras or streams"),
+    "bench": ("core.cli.bench", "FPS, latency, parameters and FLOPs per attention preset and backend"),
+    "mot": ("core.cli.mot", "the tracker alone on MOTChallenge detections"),
+    "mot-eval": ("core.cli.mot_eval", "MOTA, IDF1, ID switches of MOTChallenge results"),
     "train": ("trainer.commands", "train or fine-tune on COCO keypoints (torchrun for DDP)"),
     "eval": ("trainer.commands", "COCO keypoint AP of a checkpoint with pycocotools"),
-    "export": ("core.commands.export", "export a model to ONNX or a TensorRT engine"),
-    "convert": ("core.commands.convert", "import an official HRNet or mmpose checkpoint"),
-    "info": ("core.commands.info", "attention positions, parameters and FLOPs of a preset or checkpoint"),
+    "export": ("core.cli.export", "export a model to ONNX or a TensorRT engine"),
+    "convert": ("core.cli.convert", "import an official HRNet or mmpose checkpoint"),
+    "info": ("core.cli.info", "attention positions, parameters and FLOPs of a preset or checkpoint"),
 }
 
 
@@ -38,17 +38,12 @@ def main(argv: list[str]) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    from core.errors import UserError
+    from core.cli.entry import run_command
 
-    try:
-        module = importlib.import_module(COMMANDS[name][0])
-        return int(module.main(rest, command=name) or 0)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    def command(argv: list[str]) -> int | None:
+        return importlib.import_module(COMMANDS[name][0]).main(argv, command=name)
+
+    return run_command(command, rest)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,14 @@ import os
 import signal
 import sys
 
-from core.commands.options import CommandParser, add_model_arguments, parse_size
+from core.cli.options import (
+    CommandParser,
+    add_detection_arguments,
+    add_model_arguments,
+    add_runtime_arguments,
+)
 from core.errors import UserError
+from core.model import parse_size
 
 
 def build_parser(command: str = "gui") -> argparse.ArgumentParser:
@@ -22,14 +28,8 @@ def build_parser(command: str = "gui") -> argparse.ArgumentParser:
         help="webcam index, rtsp:// or http(s):// URL, video file, image folder or glob; repeat for a grid",
     )
     add_model_arguments(parser)
-    parser.add_argument(
-        "--backend", default="auto", help="auto, eager, eager-plain, compile, onnxruntime, tensorrt"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--detector", default="hog", help="hog | torchvision:NAME[:W] | onnx:PATH | file:PATH"
-    )
-    parser.add_argument("--interval", type=int, default=1, help="detect every N frames (poses carry boxes)")
+    add_runtime_arguments(parser)
+    add_detection_arguments(parser)
     parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
     parser.add_argument("--record-dir", default="recordings", help="folder for recordings and snapshots")
     return parser
@@ -48,13 +48,11 @@ def require_display() -> None:
 
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
-    if args.interval < 1:
-        raise UserError(f"--interval must be at least 1, got {args.interval}")
     parse_size(args.input_size)  # fail on a bad size before any window appears
     if args.checkpoint is not None and not args.checkpoint.is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     if args.checkpoint is None:
-        from core.attention import resolve_positions
+        from core.model import resolve_positions
 
         resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
 

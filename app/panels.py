@@ -30,9 +30,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.worker import EngineInfo
-from core.pipeline import PipelineConfig
-from core.stats import STAGES
+from app.worker import ModelsInfo
+from core.errors import one_line
+from core.pipeline import STAGES, PipelineConfig
 
 WIDTHS = (32, 48)
 INPUT_SIZES = ((192, 256), (288, 384))
@@ -68,7 +68,7 @@ def _select(combo: QComboBox, text: str) -> None:
 
 def backend_choices() -> list[tuple[str, str | None]]:
     """(name, why it cannot run here or None) for auto and every backend core knows."""
-    from core.backends import BACKENDS, resolve_device, unavailable_reason
+    from core.runtime import BACKENDS, resolve_device, unavailable_reason
 
     device = resolve_device("auto")
     choices: list[tuple[str, str | None]] = [("auto", None)]
@@ -76,7 +76,7 @@ def backend_choices() -> list[tuple[str, str | None]]:
         try:
             choices.append((name, unavailable_reason(name, device)))
         except Exception as error:  # an optional runtime that fails to import
-            choices.append((name, str(error).splitlines()[0] if str(error) else type(error).__name__))
+            choices.append((name, one_line(error)))
     return choices
 
 
@@ -96,7 +96,7 @@ class ModelPanel(QGroupBox):
 
     def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
-        from core.attention import PRESETS
+        from core.model import PRESETS
 
         self.checkpoint = QLineEdit()
         self.checkpoint.setReadOnly(True)
@@ -174,10 +174,10 @@ class ModelPanel(QGroupBox):
         form.addRow("", self.flip)
         self.show_config(config)
 
-    def show_config(self, config: PipelineConfig, info: EngineInfo | None = None) -> None:
+    def show_config(self, config: PipelineConfig, info: ModelsInfo | None = None) -> None:
         """Make every control show `config` (the configuration in force) without emitting changes;
         with a checkpoint loaded, architecture controls show the checkpoint's own (from `info`)."""
-        from core.attention import canonical_preset
+        from core.model import canonical_preset
 
         untrained = config.checkpoint is None
         self.checkpoint.setText("" if untrained else Path(config.checkpoint).name)
@@ -250,8 +250,12 @@ class StatsPanel(QGroupBox):
         numbers = QGridLayout()
         numbers.addWidget(QLabel("FPS"), 0, 0)
         numbers.addWidget(self.fps, 0, 1, 1, 3)
-        labels = {"people": "People now / mean", "tracks": "Track IDs", "frames": "Frames",
-                  "dropped": "Dropped"}  # fmt: skip
+        labels = {
+            "people": "People now / mean",
+            "tracks": "Track IDs",
+            "frames": "Frames",
+            "dropped": "Dropped",
+        }
         for row, (key, label) in enumerate(labels.items(), start=1):
             numbers.addWidget(QLabel(label), row, 0)
             numbers.addWidget(self.values[key], row, 1, 1, 3, Qt.AlignmentFlag.AlignRight)

@@ -1,8 +1,8 @@
-"""Recording from the app: annotated video + JSONL tracks per source, through core.sinks.
+"""Recording from the app: annotated video + JSONL tracks per source, through core.video.sinks.
 
 Frames arrive on the pipeline's sink thread, while start/stop come from the worker thread, so one
 lock guards the open sinks. Each source's files open at its first recorded frame (that is when its
-frame size is known) and are finalised atomically by core.sinks on stop — or aborted on failure,
+frame size is known) and are finalised atomically by core.video.sinks on stop — or aborted on failure,
 so a recording is either complete or absent.
 """
 
@@ -89,7 +89,7 @@ class Recorder:
         return f"saved {', '.join(names)} in {self.folder}" if names else "nothing recorded"
 
     def _open(self, key: str, image: np.ndarray, fps: float | None) -> list:
-        from core.sinks import open_sinks, output_paths
+        from core.video import open_sinks, output_paths
 
         stem = f"{file_stem(key)}-{self.stamp}"
         size = (int(image.shape[1]), int(image.shape[0]))

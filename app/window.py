@@ -32,9 +32,9 @@ from PyQt6.QtWidgets import (
 from app.panels import ModelPanel, StatsPanel
 from app.recorder import file_stem
 from app.video_view import VideoView
-from app.worker import EngineInfo, PipelineWorker
+from app.worker import ModelsInfo, PipelineWorker
 from core.atomic import atomic_path
-from core.commands.options import parse_size
+from core.model import parse_size
 from core.pipeline import PipelineConfig
 from core.redact import redact_text, redact_url
 
@@ -195,8 +195,10 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         dock = QDockWidget("Controls", self)
         dock.setObjectName("controls")
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)  # fmt: skip
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         dock.setWidget(scroll)
         dock.setMinimumWidth(330)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
@@ -344,7 +346,7 @@ class MainWindow(QMainWindow):
         else:
             self.show_message(f"{key}: end of file")
 
-    def _config_changed(self, config: PipelineConfig, info: EngineInfo) -> None:
+    def _config_changed(self, config: PipelineConfig, info: ModelsInfo) -> None:
         self.options.config = config
         self.model_panel.show_config(config, info)
         self.banner.setVisible(not info.trained)

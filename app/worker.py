@@ -1,4 +1,4 @@
-"""The bridge between Qt and core.pipeline: slow work off the GUI thread, frames back as Qt signals.
+"""The bridge between Qt and core.pipeline.threaded: slow work off the GUI thread, frames back as Qt signals.
 
 `PipelineWorker` lives in its own QThread. Everything that can take seconds — probing a stream
 (up to the connect timeout), loading a model, swapping a detector, joining the pipeline's threads —
@@ -21,12 +21,11 @@ from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
 from app.recorder import Recorder
-from core.engine import build_engine, rebuild_engine
-from core.errors import UserError
-from core.pipeline import FrameResult, Pipeline, PipelineConfig
+from core.errors import UserError, one_line
+from core.pipeline import FrameResult, Pipeline, PipelineConfig, build_models, rebuild_models
 from core.redact import redact_text
 
-log = logging.getLogger("app.worker")
+log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_MS = 250
 
@@ -45,19 +44,10 @@ def bgr_to_qimage(image: np.ndarray) -> QImage:
     return QImage(image.data, width, height, image.strides[0], fmt).copy()
 
 
-def one_line(error: BaseException) -> str:
-    """The first line of an error, credentials redacted: what the status bar shows."""
-    text = str(error).strip().splitlines()
-    message = text[0] if text else type(error).__name__
-    if not isinstance(error, UserError | OSError):
-        message = f"{type(error).__name__}: {message}"
-    return redact_text(message)
-
-
 @dataclass(frozen=True)
-class EngineInfo:
+class ModelsInfo:
     trained: bool
-    model: object | None = None  # core.model.ModelConfig of the loaded model (None before loading)
+    model: object | None = None  # core.model.hrnet.ModelConfig of the loaded model (None before loading)
     backend: str = ""  # e.g. "eager · bf16 · cpu"
 
 
@@ -67,7 +57,7 @@ class PipelineWorker(QObject):
     frame_ready = pyqtSignal(str)  # source key: a new image waits in the mailbox (take_frame)
     sources_changed = pyqtSignal(list)  # keys of the running sources, in display order
     source_ended = pyqtSignal(str, str)  # key, reason ("" at a normal end of file)
-    config_changed = pyqtSignal(object, object)  # the PipelineConfig in force, its EngineInfo
+    config_changed = pyqtSignal(object, object)  # the PipelineConfig in force, its ModelsInfo
     busy = pyqtSignal(str)  # "loading model…" etc.; "" when idle
     error = pyqtSignal(str)  # one line for the status bar
     info = pyqtSignal(str)
@@ -84,7 +74,7 @@ class PipelineWorker(QObject):
         super().__init__()
         self.config = config
         self._pipeline: Pipeline | None = None
-        self._engine = None  # kept across Stop/Open so a model loads once
+        self._models = None  # kept across Stop/Open so a model loads once
         self._sources: dict[str, object] = {}  # key -> FrameSource
         self._ended: set[str] = set()
         self._mailbox: dict[str, tuple[QImage, object]] = {}
@@ -174,7 +164,7 @@ class PipelineWorker(QObject):
     # -------------------------------------------------------------------------- worker-thread slots
     @pyqtSlot(list, bool)
     def _open(self, specs: list[str], add: bool) -> None:
-        from core.sources import open_source
+        from core.video import open_source
 
         opened, errors = [], []
         for spec in specs:
@@ -213,32 +203,32 @@ class PipelineWorker(QObject):
     def _preload(self) -> None:
         """Load the model while the user picks a source: the first Open is quick, and a bad
         checkpoint or detector is reported at once."""
-        if self._engine is not None:
+        if self._models is not None:
             return
         self.busy.emit("loading model…")
         try:
-            self._engine = build_engine(self.config)
+            self._models = build_models(self.config)
         except Exception as error:
             if not isinstance(error, UserError):
                 log.exception("loading the model failed")
             self.error.emit(one_line(error))
         finally:
             self.busy.emit("")
-        self.config_changed.emit(self.config, self.engine_info())
+        self.config_changed.emit(self.config, self.models_info())
 
     def _start_pipeline(self) -> None:
         if self._pipeline is not None:  # a failed pipeline: let it go
             self._stop()
-        if self._engine is None:
+        if self._models is None:
             self.busy.emit("loading model…")
         try:
-            pipeline = Pipeline(self.config, [], on_result=self._on_result, engine=self._engine)
+            pipeline = Pipeline(self.config, [], on_result=self._on_result, models=self._models)
             pipeline.start()
         finally:
             self.busy.emit("")
         self._pipeline = pipeline
-        self._engine = pipeline.engine
-        self.config_changed.emit(self.config, self.engine_info())
+        self._models = pipeline.models
+        self.config_changed.emit(self.config, self.models_info())
 
     def _remove_all(self) -> None:
         for key in list(self._sources):
@@ -270,19 +260,21 @@ class PipelineWorker(QObject):
             new = replace(self.config, **changes)
         except UserError as error:
             self.error.emit(one_line(error))
-            self.config_changed.emit(self.config, self.engine_info())
+            self.config_changed.emit(self.config, self.models_info())
             return
         if new == self.config:
             return
-        model_change = any(k in changes for k in ("checkpoint", "width", "preset", "input_size", "backend",
-                                                  "device", "precision", "flip"))  # fmt: skip
+        model_change = any(
+            k in changes
+            for k in ("checkpoint", "width", "preset", "input_size", "backend", "device", "precision", "flip")
+        )
         self.busy.emit("loading model…" if model_change else "applying…")
         try:
             if self._pipeline is not None:
                 self._pipeline.reconfigure(new)
-                self._engine = self._pipeline.engine
-            elif self._engine is not None:  # stopped: update the kept engine the same way
-                self._engine = rebuild_engine(self._engine, new)[0]
+                self._models = self._pipeline.models
+            elif self._models is not None:  # stopped: update the kept models the same way
+                self._models = rebuild_models(self._models, new)[0]
             self.config = new
             self.info.emit(describe_change(changes))
         except UserError as error:
@@ -292,23 +284,23 @@ class PipelineWorker(QObject):
             self.error.emit(f"cannot apply: {one_line(error)}")
         finally:
             self.busy.emit("")
-        self.config_changed.emit(self.config, self.engine_info())
+        self.config_changed.emit(self.config, self.models_info())
 
     def _trained(self) -> bool:
-        if self._engine is not None:
-            return bool(self._engine.trained)
+        if self._models is not None:
+            return bool(self._models.trained)
         return self.config.checkpoint is not None
 
-    def engine_info(self) -> EngineInfo:
+    def models_info(self) -> ModelsInfo:
         """What is loaded: a checkpoint's own architecture and the backend actually chosen."""
-        engine = self._engine
-        if engine is None:
-            return EngineInfo(self.config.checkpoint is not None)
-        estimator = engine.estimator
+        models = self._models
+        if models is None:
+            return ModelsInfo(self.config.checkpoint is not None)
+        estimator = models.estimator
         backend = " · ".join(
             str(v) for v in (estimator.backend_name, estimator.precision, estimator.device) if v is not None
         )
-        return EngineInfo(bool(engine.trained), getattr(estimator, "config", None), backend)
+        return ModelsInfo(bool(models.trained), getattr(estimator, "config", None), backend)
 
     @pyqtSlot(bool, str)
     def _record(self, start: bool, folder: str) -> None:

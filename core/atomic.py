@@ -2,8 +2,8 @@
 
 Readers never see half a file, and a crash leaves the previous version (or nothing) under the final
 name. Every temporary file is named `.NAME.partial-XXXX[SUFFIX]`, so what a killed process leaves
-behind is recognisable (core.sinks.partial_files, which `--resume` cleans up, relies on it).
-atomic_path() serves writers that write a whole file at once; streaming writers (core.sinks) keep
+behind is recognisable (core.video.sinks.partial_files, which `--resume` cleans up, relies on it).
+atomic_path() serves writers that write a whole file at once; streaming writers (core.video.sinks) keep
 the temp_beside() file open for a whole video and rename it themselves.
 """
 

@@ -17,8 +17,23 @@ _PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 
 # A query parameter is secret when one of its words (split at _ - . and camelCase) is one of these.
-_SECRET_WORDS = {"password", "passwd", "pwd", "pass", "secret", "token", "key", "apikey", "auth", "sig",
-                 "signature", "credential", "credentials", "session", "sessionid"}  # fmt: skip
+_SECRET_WORDS = {
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "key",
+    "apikey",
+    "auth",
+    "sig",
+    "signature",
+    "credential",
+    "credentials",
+    "session",
+    "sessionid",
+}
 
 
 def _is_secret_name(name: str) -> bool:

@@ -40,9 +40,10 @@ def build_server(args: argparse.Namespace) -> GstRtspServer.RTSPServer:
         server.set_auth(auth)
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_role_from_structure(
-            Gst.Structure.from_string("viewer, media.factory.access=(boolean)true, "
-                                      "media.factory.construct=(boolean)true")[0]
-        )  # fmt: skip
+            Gst.Structure.from_string(
+                "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )[0]
+        )
         factory.set_permissions(permissions)
 
     server.get_mount_points().add_factory("/test", factory)

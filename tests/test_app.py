@@ -27,10 +27,10 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 from app.recorder import Recorder, file_stem  # noqa: E402
 from app.window import MainWindow, WindowOptions  # noqa: E402
 from app.worker import bgr_to_qimage  # noqa: E402
-from core.checkpoint import save_checkpoint  # noqa: E402
 from core.errors import UserError  # noqa: E402
-from core.model import build_model  # noqa: E402
-from core.pipeline import PipelineConfig  # noqa: E402
+from core.model.checkpoint import save_checkpoint  # noqa: E402
+from core.model.hrnet import build_model  # noqa: E402
+from core.pipeline.threaded import PipelineConfig  # noqa: E402
 from tests.conftest import loop_video  # noqa: E402
 
 torch.set_num_threads(1)
@@ -133,7 +133,7 @@ def test_recording_names_never_carry_credentials():
 
 def test_recorder_finalises_each_source_and_discards_a_failed_recording(tmp_path):
     from core.records import Track
-    from core.sources import Frame
+    from core.video.sources import Frame
 
     image = np.zeros((90, 160, 3), np.uint8)
     tracks = [Track(7, np.array([10.0, 10.0, 50.0, 80.0]), 0.9, np.full((17, 3), 20.0))]
@@ -218,7 +218,7 @@ def test_pause_resume_stop_and_threads_end(make_window, checkpoint, long_video):
     assert not window.banner.isVisible()
     window.model_panel.changed.emit("checkpoint", None)
     assert wait_until(window.banner.isVisible)
-    assert window.worker.engine_info().model is not None and not window.worker.engine_info().trained
+    assert window.worker.models_info().model is not None and not window.worker.models_info().trained
 
     window.close()  # what closing the window does: the worker's own thread ends too
     assert not window.isVisible() and window.worker.shutdown(timeout_ms=1)

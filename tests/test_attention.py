@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.attention import (
+from core.errors import UserError
+from core.model.attention import (
     ALL_POSITIONS,
     PRESETS,
     AttentionModule,
@@ -13,7 +14,6 @@ from core.attention import (
     preset_for_positions,
     resolve_positions,
 )
-from core.errors import UserError
 
 
 @pytest.mark.parametrize("channels", [8, 32, 48, 64, 128, 256, 384])
@@ -72,9 +72,16 @@ def test_nine_positions_at_stage_boundaries():
 def test_presets_follow_table_one():
     sizes = {name: len(positions) for name, positions in PRESETS.items()}
     assert sizes == {
-        "baseline": 0, "sub1": 3, "sub12": 6, "sub123": 8, "sub1234": 9,
-        "stage1": 2, "stage12": 5, "stage123": 9, "paper": 4,
-    }  # fmt: skip
+        "baseline": 0,
+        "sub1": 3,
+        "sub12": 6,
+        "sub123": 8,
+        "sub1234": 9,
+        "stage1": 2,
+        "stage12": 5,
+        "stage123": 9,
+        "paper": 4,
+    }
     assert set(PRESETS["paper"]) == set(PRESETS["sub1"]) | set(PRESETS["stage1"])
     assert PRESETS["sub1234"] == PRESETS["stage123"] == ALL_POSITIONS
     assert all(b == 1 for _, b in PRESETS["sub1"])

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import codec
 from core.keypoints import FLIP_PAIRS
+from core.pose import codec
 from trainer.augment import AugmentSettings, augment, fliplr_joints, half_body_box
 
 RNG = np.random.default_rng

@@ -14,9 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from core import codec
-from core.attention import AttentionModule
-from core.backends import (
+from core.errors import UserError
+from core.model.attention import AttentionModule
+from core.model.hrnet import build_model
+from core.pose import codec
+from core.runtime import (
     auto_candidates,
     available_backends,
     backend_name,
@@ -27,9 +29,7 @@ from core.backends import (
     unavailable_reason,
     weights_digest,
 )
-from core.errors import UserError
-from core.folding import relative_error
-from core.model import build_model
+from core.runtime.folding import relative_error
 from tests.conftest import limit_torch_threads, require, require_tool
 from tests.test_folding import randomize_batchnorm
 
@@ -154,11 +154,11 @@ def test_auto_precision_follows_the_cpu():
 
 @no_cuda
 def test_auto_falls_back_to_eager_on_the_cpu_with_one_line(model, caplog):
-    with caplog.at_level(logging.WARNING, logger="core.backends"):
+    with caplog.at_level(logging.WARNING, logger="core.runtime"):
         backend = create_backend(model, "auto", "auto")
     assert (backend.name, backend.device.type) == ("eager", "cpu")
     assert backend.precision == ("bf16" if cpu_supports_bf16() else "fp32")
-    lines = [r.getMessage() for r in caplog.records if r.name == "core.backends"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "core.runtime"]
     assert len(lines) == 1 and "tensorrt" in lines[0] and "CUDA" in lines[0]
 
 

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 import run
-from core.bench import DEFAULT_ROWS, PAPER, BenchConfig, BenchRow, markdown_table, parse_rows, plan_backends
+from core.bench.models import (
+    DEFAULT_ROWS,
+    PAPER,
+    BenchConfig,
+    BenchRow,
+    markdown_table,
+    parse_rows,
+    plan_backends,
+)
 from core.errors import UserError
 from tests.conftest import limit_torch_threads
 
@@ -20,16 +28,29 @@ _torch_threads = limit_torch_threads(None)  # `bench` sets its own count; put th
 def test_quick_bench_writes_table_json_and_plot(tmp_path, capsys):
     out = tmp_path / "bench"
     code = run.main(
-        ["bench", "--quick", "--backends", "eager-plain,eager", "--input-size", "64x64", "--threads", "1",
-         "--out", str(out), "--no-progress"]
-    )  # fmt: skip
+        [
+            "bench",
+            "--quick",
+            "--backends",
+            "eager-plain,eager",
+            "--input-size",
+            "64x64",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rows = json.loads((out / "bench.json").read_text())
     # --quick: W32 baseline and paper, batch 1; two backends requested -> four rows.
     assert [(r["preset"], r["backend"], r["batch"]) for r in rows] == [
-        ("baseline", "eager-plain", 1), ("baseline", "eager", 1),
-        ("paper", "eager-plain", 1), ("paper", "eager", 1),
-    ]  # fmt: skip
+        ("baseline", "eager-plain", 1),
+        ("baseline", "eager", 1),
+        ("paper", "eager-plain", 1),
+        ("paper", "eager", 1),
+    ]
     for row in rows:
         assert set(row) >= MACHINE_FIELDS and row["threads"] == 1
         assert row["width"] == 32 and row["input_size"] == "64x64"
@@ -90,12 +111,36 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, message):
 
 def test_markdown_shows_paper_numbers_only_where_the_paper_has_them():
     row = BenchRow(
-        width=48, preset="sub1", positions="1.1,2.1,3.1", parameters=63_600_000, params_m=63.6, flops_g=31.0,
-        backend="eager", precision="bf16", batch=8, input_size="192x256", latency_p50_ms=100.0,
-        latency_p95_ms=110.0, crops_per_s=80.0, paper_params_m=None, paper_ap=None, rel_error_vs_fp32=None,
-        repeats=10, warmup=3,
-    )  # fmt: skip
-    info = {"machine": "m", "cpu": "c", "gpu": None, "device": "cpu", "threads": 2, "torch": "t",
-            "onnxruntime": None, "tensorrt": None, "torch_tensorrt": None, "date": "d"}  # fmt: skip
+        width=48,
+        preset="sub1",
+        positions="1.1,2.1,3.1",
+        parameters=63_600_000,
+        params_m=63.6,
+        flops_g=31.0,
+        backend="eager",
+        precision="bf16",
+        batch=8,
+        input_size="192x256",
+        latency_p50_ms=100.0,
+        latency_p95_ms=110.0,
+        crops_per_s=80.0,
+        paper_params_m=None,
+        paper_ap=None,
+        rel_error_vs_fp32=None,
+        repeats=10,
+        warmup=3,
+    )
+    info = {
+        "machine": "m",
+        "cpu": "c",
+        "gpu": None,
+        "device": "cpu",
+        "threads": 2,
+        "torch": "t",
+        "onnxruntime": None,
+        "tensorrt": None,
+        "torch_tensorrt": None,
+        "date": "d",
+    }
     line = next(line for line in markdown_table([row], info).splitlines() if line.startswith("| W48"))
     assert line.endswith("| — | — |")

@@ -7,7 +7,8 @@ import pytest
 import torch
 from reference_hrnet import randomize_weights
 
-from core.checkpoint import (
+from core.errors import UserError
+from core.model.checkpoint import (
     FORMAT,
     convert_checkpoint,
     load_checkpoint,
@@ -15,8 +16,7 @@ from core.checkpoint import (
     mmpose_to_official,
     save_checkpoint,
 )
-from core.errors import UserError
-from core.model import build_model
+from core.model.hrnet import build_model
 
 torch.set_num_threads(2)
 SMALL = (64, 96)
@@ -99,8 +99,10 @@ def test_official_training_checkpoint_wrapper_and_dataparallel_prefix(tmp_path):
     assert (loaded.config.width, loaded.config.num_joints, loaded.config.input_size) == (16, 14, (192, 256))
     loaded_state = loaded.state_dict()
     assert loaded_state.keys() == model.state_dict().keys()
-    assert all(loaded_state[k].dtype == torch.float32 and torch.equal(loaded_state[k], v.half().float())
-               for k, v in state.items())  # fmt: skip
+    assert all(
+        loaded_state[k].dtype == torch.float32 and torch.equal(loaded_state[k], v.half().float())
+        for k, v in state.items()
+    )
 
 
 def to_mmpose(state_dict, head):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import codec
 from core.keypoints import FLIP_PAIRS, NUM_JOINTS, flip_permutation
+from core.pose import codec
 
 SIZES = [((192, 256), (48, 64)), ((288, 384), (72, 96))]  # (input w×h, heatmap w×h)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.attention import PRESETS, attention_parameter_count, position_channels
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.complexity import attention_parameters, count_flops, count_parameters
-from core.model import build_model
-from core.paper import PAPER_ROWS
+from core.model.attention import PRESETS, attention_parameter_count, position_channels
+from core.model.checkpoint import load_checkpoint, save_checkpoint
+from core.model.complexity import attention_parameters, count_flops, count_parameters
+from core.model.hrnet import build_model
+from core.model.paper import PAPER_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = "64x96"
@@ -76,8 +76,11 @@ def test_bad_checkpoint_through_the_real_entry_point(bad_checkpoints, case):
     path, phrase = bad_checkpoints[case]
     result = subprocess.run(
         [sys.executable, "run.py", "info", "--checkpoint", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_one_line_error(result.returncode, result.stdout, result.stderr)
     assert phrase in result.stderr
 
@@ -129,9 +132,20 @@ def test_convert_official_and_mmpose(tmp_path, capsys):
     model = build_model(width=16, input_size=(64, 96))
     torch.save(model.state_dict(), tmp_path / "official.pth")
     code, out, _ = run_main(
-        ["convert", "--from", "official", str(tmp_path / "official.pth"), "--preset", "paper",
-         "--out", str(tmp_path / "ours.pt"), "--input-size", SMALL], capsys,
-    )  # fmt: skip
+        [
+            "convert",
+            "--from",
+            "official",
+            str(tmp_path / "official.pth"),
+            "--preset",
+            "paper",
+            "--out",
+            str(tmp_path / "ours.pt"),
+            "--input-size",
+            SMALL,
+        ],
+        capsys,
+    )
     assert code == 0 and "wrote" in out
     loaded = load_checkpoint(tmp_path / "ours.pt")
     assert (loaded.model.config.preset, loaded.model.config.input_size) == ("paper", (64, 96))
@@ -140,11 +154,15 @@ def test_convert_official_and_mmpose(tmp_path, capsys):
 
     mm = {(f"head.{k}" if k.startswith("final_") else f"backbone.{k}"): v for k, v in state.items()}
     torch.save({"state_dict": mm}, tmp_path / "mmpose.pth")
-    code, _, _ = run_main(["convert", "--from", "mmpose", str(tmp_path / "mmpose.pth"), "--out",
-                           str(tmp_path / "mm.pt")], capsys)  # fmt: skip
+    code, _, _ = run_main(
+        ["convert", "--from", "mmpose", str(tmp_path / "mmpose.pth"), "--out", str(tmp_path / "mm.pt")],
+        capsys,
+    )
     assert code == 0 and load_checkpoint(tmp_path / "mm.pt").model.config.preset == "baseline"
-    code, out, err = run_main(["convert", "--from", "official", str(tmp_path / "mmpose.pth"), "--out",
-                               str(tmp_path / "x.pt")], capsys)  # fmt: skip
+    code, out, err = run_main(
+        ["convert", "--from", "official", str(tmp_path / "mmpose.pth"), "--out", str(tmp_path / "x.pt")],
+        capsys,
+    )
     assert_one_line_error(code, out, err)
     assert "use --from mmpose" in err
 
@@ -152,9 +170,21 @@ def test_convert_official_and_mmpose(tmp_path, capsys):
 def test_export_onnx_reports_parity(tmp_path, capsys):
     out_path = tmp_path / "model.onnx"
     code, out, _ = run_main(
-        ["export", "--format", "onnx", "--width", "16", "--preset", "paper", "--input-size", SMALL,
-         "--out", str(out_path)], capsys,
-    )  # fmt: skip
+        [
+            "export",
+            "--format",
+            "onnx",
+            "--width",
+            "16",
+            "--preset",
+            "paper",
+            "--input-size",
+            SMALL,
+            "--out",
+            str(out_path),
+        ],
+        capsys,
+    )
     assert code == 0 and out_path.is_file()
     max_rel = float(re.search(r"max rel error ([0-9.e+-]+)", out)[1])
     assert max_rel <= 1e-4
@@ -163,8 +193,9 @@ def test_export_onnx_reports_parity(tmp_path, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a CUDA machine TensorRT export may really run")
 def test_export_tensorrt_without_cuda_is_a_one_line_error(tmp_path, capsys):
-    code, out, err = run_main(["export", "--format", "tensorrt", "--width", "16", "--out",
-                               str(tmp_path / "m.engine")], capsys)  # fmt: skip
+    code, out, err = run_main(
+        ["export", "--format", "tensorrt", "--width", "16", "--out", str(tmp_path / "m.engine")], capsys
+    )
     assert_one_line_error(code, out.replace("note:", ""), err)
     assert "TensorRT" in err
     assert not (tmp_path / "m.engine").exists()

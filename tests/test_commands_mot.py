@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 
 import run
-from core.motchallenge import load_results, read_table
+from core.track.motchallenge import load_results, read_table
 
 
 def test_mot_then_mot_eval_on_tud_campus(shared_data, tmp_path, capsys):

@@ -23,8 +23,14 @@ TINY = ["--width", "8", "--input-size", "64x96", "--no-progress"]
 
 
 def track(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run.py", "track", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "run.py", "track", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def frame_count(video: Path) -> int:
@@ -37,8 +43,8 @@ def frame_count(video: Path) -> int:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    from core.checkpoint import save_checkpoint
-    from core.model import build_model
+    from core.model.checkpoint import save_checkpoint
+    from core.model.hrnet import build_model
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(build_model(width=8, input_size=(64, 96)), path)
@@ -79,8 +85,11 @@ def test_track_writes_every_output_with_one_record_per_input_frame(shared_data, 
         # COCO results that pycocotools reads, against a ground truth made of the same frames
         height, width = cv2.VideoCapture(str(video)).read()[1].shape[:2]
         gt = COCO()
-        gt.dataset = {"images": [{"id": i + 1, "width": width, "height": height} for i in range(frames)],
-                      "annotations": [], "categories": [{"id": 1, "name": "person"}]}  # fmt: skip
+        gt.dataset = {
+            "images": [{"id": i + 1, "width": width, "height": height} for i in range(frames)],
+            "annotations": [],
+            "categories": [{"id": 1, "name": "person"}],
+        }
         gt.createIndex()
         results = gt.loadRes(str(out / f"{stem}.coco.json"))
         assert len(results.getAnnIds()) == len(rows)
@@ -94,8 +103,12 @@ def test_killed_run_leaves_no_complete_looking_output_and_resume_finishes(shared
     loop_video(inputs / "b_long.mp4", shared_data / "video" / "soccer.mp4", 150)
     out = tmp_path / "out"
     args = ["--source", inputs, "--out", out, "--checkpoint", checkpoint, "--no-progress"]
-    process = subprocess.Popen([sys.executable, "run.py", "track", *map(str, args)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "track", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while not list(out.glob(".b_long.jsonl.partial*")) or (out / "b_long.jsonl").exists():
@@ -131,8 +144,19 @@ def test_one_unreadable_video_is_reported_and_the_others_still_run(shared_data, 
     (videos / "broken.mp4").write_bytes(os.urandom(4096))
     (videos / "street.mp4").write_bytes((shared_data / "video" / "street.mp4").read_bytes())
     out = tmp_path / "out"
-    run = track("--source", videos, "--out", out, "--checkpoint", checkpoint, "--backend", "eager",
-                "--formats", "jsonl,mot", "--no-progress")  # fmt: skip
+    run = track(
+        "--source",
+        videos,
+        "--out",
+        out,
+        "--checkpoint",
+        checkpoint,
+        "--backend",
+        "eager",
+        "--formats",
+        "jsonl,mot",
+        "--no-progress",
+    )
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]

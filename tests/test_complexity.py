@@ -4,9 +4,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.attention import PRESETS, AttentionModule
-from core.complexity import attention_flops, attention_parameters, count_flops, count_parameters
-from core.model import build_model
+from core.model.attention import PRESETS, AttentionModule
+from core.model.complexity import attention_flops, attention_parameters, count_flops, count_parameters
+from core.model.hrnet import build_model
 
 torch.set_num_threads(2)
 SMALL = (64, 96)

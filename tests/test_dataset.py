@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from core import codec
 from core.errors import UserError
+from core.pose import codec
 from trainer.augment import AugmentSettings
 from trainer.dataset import (
     CocoKeypoints,

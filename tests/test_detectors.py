@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detectors import HogDetector, IntervalDetector, boxes_from_poses, create_detector
+from core.detect import HogDetector, IntervalDetector, boxes_from_poses, create_detector
 from core.errors import UserError
 from core.records import Detection, Pose
 
@@ -159,7 +159,7 @@ def test_onnx_yolo_decodes_and_unletterboxes(tmp_path, transposed):
 
 
 def test_letterbox_geometry():
-    from core.detectors_onnx import letterbox
+    from core.detect.onnx import letterbox
 
     image, ratio, (left, top) = letterbox(np.zeros((720, 1280, 3), np.uint8), (640, 640))
     assert image.shape == (640, 640, 3) and ratio == 0.5 and (left, top) == (0.0, 140.0)

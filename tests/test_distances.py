@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from core.boxes import iou_matrix, nms, validate_boxes, xyah_to_xyxy, xyxy_to_xyah
-from core.distances import INFEASIBLE, assign, combined_cost, iou_cost, oks_matrix
 from core.errors import UserError
 from core.keypoints import OKS_SIGMAS
+from core.track.distances import INFEASIBLE, assign, combined_cost, iou_cost, oks_matrix
 
 
 def test_iou_of_known_boxes():

@@ -62,7 +62,7 @@ def test_two_gloo_processes_keep_identical_weights(shared_data, tmp_path):
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     torch.manual_seed(config.run.seed)
-    from core.model import build_model
+    from core.model.hrnet import build_model
 
     initial = dict(build_model(width=8, input_size=(64, 64)).named_parameters())
     moved = 0

@@ -4,16 +4,33 @@ import cv2
 import numpy as np
 import pytest
 
-from core import drawing
 from core.keypoints import NUM_JOINTS, SKELETON
 from core.records import Pose, Track
+from core.video import drawing
 
 # A person facing the camera: their left side is on the image's right.
 STANDING = np.array(
-    [[180, 130], [186, 124], [174, 124], [194, 128], [166, 128], [205, 160], [155, 160], [215, 210],
-     [145, 210], [220, 255], [140, 255], [195, 260], [165, 260], [198, 330], [162, 330], [200, 400],
-     [160, 400]], dtype=np.float64,
-)  # fmt: skip
+    [
+        [180, 130],
+        [186, 124],
+        [174, 124],
+        [194, 128],
+        [166, 128],
+        [205, 160],
+        [155, 160],
+        [215, 210],
+        [145, 210],
+        [220, 255],
+        [140, 255],
+        [195, 260],
+        [165, 260],
+        [198, 330],
+        [162, 330],
+        [200, 400],
+        [160, 400],
+    ],
+    dtype=np.float64,
+)
 BOX = np.array([130.0, 110.0, 230.0, 415.0])
 
 

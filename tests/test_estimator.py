@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import UserError
-from core.estimator import PoseEstimator
-from core.model import ModelConfig, build_model
+from core.model.hrnet import ModelConfig, build_model
+from core.pose.estimator import PoseEstimator
 from core.records import Pose
 from tests.conftest import limit_torch_threads
 

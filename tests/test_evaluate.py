@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import codec
-from core.checkpoint import save_checkpoint
-from core.model import build_model
+from core.model.checkpoint import save_checkpoint
+from core.model.hrnet import build_model
+from core.pose import codec
 from trainer.dataset import CocoKeypoints, detection_samples, ground_truth_samples, load_coco, load_detections
 from trainer.evaluate import (
     Predictions,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.folding import fold_batchnorm
-from core.model import build_model
+from core.model.hrnet import build_model
+from core.runtime.folding import fold_batchnorm
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import codec
-from core.gpu_crops import FrameUploader, crop_batch, crop_frame
+from core.pose import codec
+from core.pose.gpu_crops import FrameUploader, crop_batch, crop_frame
 
 INPUT_SIZE = (192, 256)
 GREY = 1.0 / 255.0 / codec.PIXEL_STD.min()  # one grey level in normalised units, at most

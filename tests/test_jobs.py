@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import UserError
-from core.jobs import (
+from core.pipeline.jobs import (
     Job,
     check_out_dir,
     distributed_env,
@@ -39,8 +39,14 @@ def test_image_folders_and_globs_are_one_sequence_and_urls_pass_through(tmp_path
     for i in range(3):
         touch(tmp_path / "frames" / f"{i:03d}.jpg")
         touch(tmp_path / "shots" / f"{i:03d}.png")
-    jobs = list_inputs([str(tmp_path / "frames"), str(tmp_path / "shots" / "*.png"), "0",
-                        "rtsp://user:secret@10.0.0.5:554/stream1"])  # fmt: skip
+    jobs = list_inputs(
+        [
+            str(tmp_path / "frames"),
+            str(tmp_path / "shots" / "*.png"),
+            "0",
+            "rtsp://user:secret@10.0.0.5:554/stream1",
+        ]
+    )
     assert len(jobs) == 4
     stems = {j.stem for j in jobs}
     assert {"frames", "shots", "camera0"} < stems

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.kalman import CHI2_95_4DOF, BoxKalman
+from core.track.kalman import CHI2_95_4DOF, BoxKalman
 
 
 def box_at(x: float, y: float, w: float = 40, h: float = 100) -> np.ndarray:

@@ -4,10 +4,10 @@ import pytest
 import torch
 from reference_hrnet import PoseHighResolutionNet, make_config, randomize_weights
 
-from core.attention import PRESETS, attention_parameter_count, position_channels
-from core.complexity import attention_parameters, count_parameters
 from core.errors import UserError
-from core.model import ModelConfig, build_model
+from core.model.attention import PRESETS, attention_parameter_count, position_channels
+from core.model.complexity import attention_parameters, count_parameters
+from core.model.hrnet import ModelConfig, build_model
 
 torch.set_num_threads(2)
 SMALL = (64, 96)  # (w, h): any multiple of 32 exercises every branch and fusion

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.mot_metrics import MotCounts, evaluate_sequence, format_table
-from core.motchallenge import MotTable
+from core.track.metrics import MotCounts, evaluate_sequence, format_table
+from core.track.motchallenge import MotTable
 
 
 def table(rows: list[tuple[int, int, float, float]]) -> MotTable:
@@ -117,8 +117,8 @@ def test_table_has_one_row_per_sequence():
 
 def test_sort_on_tud_reproduces_py_motmetrics(shared_data):
     """py-motmetrics 1.4.0 (numpy 1.26) scored abewley/sort at MOTA 69.6, IDF1 70.5, 16 IDSW."""
-    from core.mot_bench import run_sort
-    from core.motchallenge import load_detections, load_ground_truth
+    from core.bench.mot import run_sort
+    from core.track.motchallenge import load_detections, load_ground_truth
 
     total = MotCounts()
     for name in ("TUD-Campus", "TUD-Stadtmitte"):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.motchallenge import (
+from core.records import Track
+from core.track.motchallenge import (
     has_class_columns,
     load_detections,
     load_ground_truth,
@@ -13,7 +14,6 @@ from core.motchallenge import (
     sequence_file,
     write_results,
 )
-from core.records import Track
 
 
 def test_det_txt_boxes_become_xyxy(shared_data):
@@ -45,7 +45,7 @@ def test_mot17_ground_truth_keeps_considered_pedestrians(tmp_path):
 
 
 def test_by_frame_yields_empty_frames():
-    from core.motchallenge import MotTable
+    from core.track.motchallenge import MotTable
 
     table = MotTable(np.array([1, 3]), np.array([1, 1]), np.zeros((2, 4)), np.ones(2))
     frames = [(number, len(rows)) for number, rows in table.by_frame(4)]

@@ -6,8 +6,8 @@ import onnxruntime as ort
 import torch
 from reference_hrnet import randomize_weights
 
-from core.model import build_model
-from core.onnx_export import INPUT_NAME, OUTPUT_NAME, PARITY_TOLERANCE, export_onnx
+from core.model.hrnet import build_model
+from core.model.onnx_export import INPUT_NAME, OUTPUT_NAME, PARITY_TOLERANCE, export_onnx
 
 torch.set_num_threads(2)
 SMALL = (64, 96)

@@ -3,8 +3,8 @@
 import pytest
 
 import run
-from core.commands.options import parse_size
 from core.errors import UserError
+from core.model import parse_size
 
 
 @pytest.mark.parametrize(
@@ -18,9 +18,9 @@ def test_an_unknown_option_is_one_error_line_and_exit_2(command, capsys):
     assert ("--no-such-option" in err or "required" in err) and f"run.py {command} --help" in err
 
 
-def test_sizes_are_width_by_height_multiples_of_four():
+def test_sizes_are_width_by_height_multiples_of_32():
     assert parse_size("192x256") == (192, 256)
     assert parse_size(None) == (192, 256)
-    for bad in ("256", "0x256", "190x256", "axb"):
+    for bad in ("256", "0x256", "190x256", "200x256", "axb"):
         with pytest.raises(UserError):
             parse_size(bad)

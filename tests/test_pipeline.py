@@ -13,20 +13,20 @@ import numpy as np
 import pytest
 import torch
 
-from core import codec
-from core.estimator import PoseEstimator
-from core.model import build_model
+from core.detect import boxes_from_poses
+from core.model.hrnet import build_model
 from core.pipeline import (
-    Engine,
+    Models,
     Pipeline,
     PipelineConfig,
-    boxes_from_previous,
-    build_engine,
+    build_models,
     new_tracker,
     sequential_step,
 )
-from core.sinks import open_sinks, partial_files
-from core.sources import open_source
+from core.pose import codec
+from core.pose.estimator import PoseEstimator
+from core.video.sinks import open_sinks, partial_files
+from core.video.sources import open_source
 from tests.conftest import loop_video
 
 torch.set_num_threads(1)
@@ -51,9 +51,9 @@ def detections(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(detections):
+def models(detections):
     config = PipelineConfig(width=8, input_size=(64, 96), detector=f"file:{detections}", batch_size=16)
-    return build_engine(config)
+    return build_models(config)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def frame_lines(path: Path) -> list[dict]:
     return [r for r in map(json.loads, path.read_text().splitlines()) if "frame" in r]
 
 
-def test_frames_leave_in_order_with_tracks_and_annotated_images(engine, street):
-    pipeline = Pipeline(engine.config, [open_source(str(street))], engine=engine)
+def test_frames_leave_in_order_with_tracks_and_annotated_images(models, street):
+    pipeline = Pipeline(models.config, [open_source(str(street))], models=models)
     results = pipeline.results()  # asked before start: sees every frame
     with pipeline:
         got = list(results)
@@ -104,20 +104,26 @@ def confident_estimator(street: Path) -> PoseEstimator:
     return PoseEstimator(model, backend="eager", precision="fp32", trained=False)
 
 
-def test_pipelined_outputs_equal_the_sequential_loop(engine, tmp_path, street):
+def test_pipelined_outputs_equal_the_sequential_loop(models, tmp_path, street):
     """Same frames, boxes and IDs as one thread doing every stage in turn: threads change timing only.
     With interval 3, frames in between take their boxes from the previous poses, so a frame may not
     share a model batch with the frame before it from the same source."""
     video = loop_video(tmp_path / "clip.mp4", street, 24)
-    config = PipelineConfig(width=8, input_size=(64, 96), detector=engine.config.detector, interval=3,
-                            queue_size=2, max_batch_frames=4)  # fmt: skip
-    engine3 = Engine(confident_estimator(street), engine.detector, False, config)
+    config = PipelineConfig(
+        width=8,
+        input_size=(64, 96),
+        detector=models.config.detector,
+        interval=3,
+        queue_size=2,
+        max_batch_frames=4,
+    )
+    models3 = Models(confident_estimator(street), models.detector, False, config)
 
     reference, state, tracker, followed = [], {}, new_tracker(config), 0
     for frame in open_source(str(video)):
-        from_poses = boxes_from_previous(state.get("poses", []), frame.image)[0]
+        from_poses = boxes_from_poses(state.get("poses", []), image_size=frame.image.shape[1::-1])
         followed += frame.index % 3 != 0 and len(from_poses) > 0
-        _, tracks, _ = sequential_step(engine3, state, frame, tracker)
+        _, tracks, _ = sequential_step(models3, state, frame, tracker)
         reference.append([(t.id, np.round(t.box, 3).tolist()) for t in tracks])
     assert followed >= 8  # most in-between frames took their boxes from poses
 
@@ -126,25 +132,25 @@ def test_pipelined_outputs_equal_the_sequential_loop(engine, tmp_path, street):
     def collect(result):
         threaded.append([(t.id, np.round(t.box, 3).tolist()) for t in result.tracks])
 
-    pipeline = Pipeline(config, [open_source(str(video))], collect, engine=engine3)
+    pipeline = Pipeline(config, [open_source(str(video))], collect, models=models3)
     pipeline.run()
     assert len(threaded) == len(reference) == 24
     assert threaded == reference
 
 
-def test_two_sources_share_the_pose_batches_but_keep_their_own_tracks_and_stats(engine, street, soccer):
+def test_two_sources_share_the_pose_batches_but_keep_their_own_tracks_and_stats(models, street, soccer):
     calls = []
-    estimate_batch = engine.estimator.estimate_batch
+    estimate_batch = models.estimator.estimate_batch
 
     class RecordingEstimator:  # the real estimator, with its calls counted
-        trained = engine.estimator.trained
+        trained = models.estimator.trained
 
         def estimate_batch(self, frames, boxes, scores):
             calls.append(len(frames))
             return estimate_batch(frames, boxes, scores)
 
-    config = PipelineConfig(**{**engine.config.__dict__, "queue_size": 2})
-    recording = type(engine)(RecordingEstimator(), engine.detector, engine.trained, config)
+    config = PipelineConfig(**{**models.config.__dict__, "queue_size": 2})
+    recording = type(models)(RecordingEstimator(), models.detector, models.trained, config)
     first = threading.Event()
 
     def slow_start(result):  # hold the sink once so frames of both sources pile up before the model
@@ -153,7 +159,7 @@ def test_two_sources_share_the_pose_batches_but_keep_their_own_tracks_and_stats(
             time.sleep(1.0)
 
     sources = [open_source(str(street)), open_source(str(soccer))]
-    pipeline = Pipeline(config, sources, slow_start, engine=recording)
+    pipeline = Pipeline(config, sources, slow_start, models=recording)
     per_source: dict[str, list] = {}
     results = pipeline.results()
     with pipeline:
@@ -169,8 +175,8 @@ def test_two_sources_share_the_pose_batches_but_keep_their_own_tracks_and_stats(
     assert sum(calls) == 10 and max(calls) >= 2  # crops of several frames went through one call
 
 
-def test_stats_give_p50_and_p95_for_every_stage(engine, street):
-    pipeline = Pipeline(engine.config, [open_source(str(street))], engine=engine)
+def test_stats_give_p50_and_p95_for_every_stage(models, street):
+    pipeline = Pipeline(models.config, [open_source(str(street))], models=models)
     stats = pipeline.run()[str(street)]
     for stage in ("capture", "detect", "pose", "track", "draw", "sink", "total"):
         latency = stats.stages[stage]
@@ -178,7 +184,7 @@ def test_stats_give_p50_and_p95_for_every_stage(engine, street):
     assert stats.frames == 5 and stats.people == pytest.approx(3.0) and stats.mean_fps > 0
 
 
-def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_path, shared_data):
+def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(models, tmp_path, shared_data):
     video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     seen = threading.Event()
@@ -189,8 +195,9 @@ def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_pa
         if len(count) == 5:
             seen.set()
 
-    pipeline = Pipeline(engine.config, [open_source(str(video))], on_result, engine=engine,
-                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    pipeline = Pipeline(
+        models.config, [open_source(str(video))], on_result, models=models, sink_factory=jsonl_sinks(out)
+    )
     pipeline.start()
     assert seen.wait(30)
     pipeline.stop()
@@ -201,37 +208,48 @@ def test_stop_mid_run_ends_every_thread_and_finalises_the_outputs(engine, tmp_pa
     assert all(not t.is_alive() for t in threading.enumerate() if t.name.startswith("pipeline-"))
 
 
-def test_stop_that_discards_leaves_no_output_of_an_unfinished_file(engine, tmp_path, shared_data):
+def test_stop_that_discards_leaves_no_output_of_an_unfinished_file(models, tmp_path, shared_data):
     video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     seen = threading.Event()
-    pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: seen.set(), engine=engine,
-                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    pipeline = Pipeline(
+        models.config,
+        [open_source(str(video))],
+        lambda r: seen.set(),
+        models=models,
+        sink_factory=jsonl_sinks(out),
+    )
     pipeline.start()
     assert seen.wait(30)
     pipeline.stop(discard_incomplete=True)  # what Ctrl-C does in `run.py track`
     assert list(out.iterdir()) == []
 
 
-def test_a_crashing_stage_aborts_the_outputs_and_reports_the_error(engine, tmp_path, street):
+def test_a_crashing_stage_aborts_the_outputs_and_reports_the_error(models, tmp_path, street):
     out = tmp_path / "out"
 
     def broken_consumer(result):
         if result.frame.index == 2:
             raise RuntimeError("consumer broke")
 
-    pipeline = Pipeline(engine.config, [open_source(str(street))], broken_consumer, engine=engine,
-                        sink_factory=jsonl_sinks(out))  # fmt: skip
+    pipeline = Pipeline(
+        models.config,
+        [open_source(str(street))],
+        broken_consumer,
+        models=models,
+        sink_factory=jsonl_sinks(out),
+    )
     with pytest.raises(RuntimeError, match="consumer broke"):
         pipeline.run()
     assert list(out.iterdir()) == []  # neither a final file nor a temporary one
 
 
-def test_pause_holds_frames_and_resume_finishes(engine, tmp_path, shared_data):
+def test_pause_holds_frames_and_resume_finishes(models, tmp_path, shared_data):
     video = loop_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 80)
     done = []
-    pipeline = Pipeline(engine.config, [open_source(str(video))], lambda r: done.append(r.frame.index),
-                        engine=engine)  # fmt: skip
+    pipeline = Pipeline(
+        models.config, [open_source(str(video))], lambda r: done.append(r.frame.index), models=models
+    )
     pipeline.start()
     while not done:
         time.sleep(0.01)
@@ -247,7 +265,7 @@ def test_pause_holds_frames_and_resume_finishes(engine, tmp_path, shared_data):
     assert done == list(range(80))
 
 
-def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_data):
+def test_reconfigure_swaps_the_detector_between_frames(models, tmp_path, shared_data):
     video = loop_video(tmp_path / "clip.mp4", shared_data / "video" / "street.mp4", 60)
     other = write_detections(tmp_path / "other.txt", 60, boxes=[(500, 20, 560, 170)])
     boxes_per_frame = {}
@@ -255,7 +273,7 @@ def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_
     def collect(result):
         boxes_per_frame[result.frame.index] = len(result.poses)
 
-    pipeline = Pipeline(engine.config, [open_source(str(video))], collect, engine=engine)
+    pipeline = Pipeline(models.config, [open_source(str(video))], collect, models=models)
     pipeline.start()
     while len(boxes_per_frame) < 5:
         time.sleep(0.01)
@@ -269,11 +287,11 @@ def test_reconfigure_swaps_the_detector_between_frames(engine, tmp_path, shared_
     assert pipeline.config.detector == f"file:{other}"
 
 
-def test_sources_join_and_leave_while_running(engine, tmp_path, shared_data, street):
+def test_sources_join_and_leave_while_running(models, tmp_path, shared_data, street):
     video = loop_video(tmp_path / "long.mp4", shared_data / "video" / "street.mp4", 300)
     out = tmp_path / "out"
     long_source = open_source(str(video))
-    pipeline = Pipeline(engine.config, [long_source], engine=engine, sink_factory=jsonl_sinks(out))
+    pipeline = Pipeline(models.config, [long_source], models=models, sink_factory=jsonl_sinks(out))
     pipeline.start()
     short_source = open_source(str(street))
     pipeline.set_sources([long_source, short_source])  # a second camera joins

@@ -19,8 +19,8 @@ from pycocotools.cocoeval import COCOeval
 from core.errors import UserError
 from core.keypoints import NAMES, NUM_JOINTS, SKELETON
 from core.records import Track
-from core.sinks import CocoSink, JsonlSink, VideoSink, open_sinks, output_paths
-from core.sources import open_source
+from core.video.sinks import CocoSink, JsonlSink, VideoSink, open_sinks, output_paths
+from core.video.sources import open_source
 from tests.conftest import ROOT
 
 FORMATS = {"video", "jsonl", "csv", "coco", "mot"}
@@ -33,10 +33,13 @@ def make_tracks(frame_index: int, width: int, height: int) -> list[Track]:
     for track_id in (1, 2):
         x1, y1 = rng.uniform(0, width / 2), rng.uniform(0, height / 2)
         box = np.array([x1, y1, x1 + rng.uniform(60, 200), y1 + rng.uniform(120, 300)])
-        keypoints = np.column_stack([
-            rng.uniform(box[0], box[2], NUM_JOINTS), rng.uniform(box[1], box[3], NUM_JOINTS),
-            rng.uniform(0.05, 1.0, NUM_JOINTS),
-        ])  # fmt: skip
+        keypoints = np.column_stack(
+            [
+                rng.uniform(box[0], box[2], NUM_JOINTS),
+                rng.uniform(box[1], box[3], NUM_JOINTS),
+                rng.uniform(0.05, 1.0, NUM_JOINTS),
+            ]
+        )
         tracks.append(Track(id=track_id, box=box, score=float(rng.uniform(0.5, 1.0)), keypoints=keypoints))
     tracks.append(Track(id=7, box=np.array([10.0, 20.0, 50.5, 120.25]), score=0.33333, keypoints=None))
     return tracks
@@ -65,9 +68,12 @@ def write_all(out_dir: Path, clip, formats=FORMATS) -> dict[str, Path]:
 def test_output_names_follow_the_stem(tmp_path):
     paths = output_paths(tmp_path, "cam1", FORMATS)
     assert {fmt: p.name for fmt, p in paths.items()} == {
-        "video": "cam1.mp4", "jsonl": "cam1.jsonl", "csv": "cam1.csv",
-        "coco": "cam1.coco.json", "mot": "cam1.mot.txt",
-    }  # fmt: skip
+        "video": "cam1.mp4",
+        "jsonl": "cam1.jsonl",
+        "csv": "cam1.csv",
+        "coco": "cam1.coco.json",
+        "mot": "cam1.mot.txt",
+    }
 
 
 def test_every_format_is_written_and_parses_back(tmp_path, clip):
@@ -123,13 +129,24 @@ def coco_ground_truth(clip) -> dict:
                 continue
             x1, y1, x2, y2 = t.box.tolist()
             flat = np.column_stack([t.keypoints[:, :2], np.full(NUM_JOINTS, 2.0)]).ravel().tolist()
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": frame.index + 1, "category_id": 1, "iscrowd": 0,
-                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                "keypoints": flat, "num_keypoints": NUM_JOINTS,
-            })  # fmt: skip
-    category = {"id": 1, "name": "person", "keypoints": list(NAMES),
-                "skeleton": [[a + 1, b + 1] for a, b in SKELETON]}  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": frame.index + 1,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "keypoints": flat,
+                    "num_keypoints": NUM_JOINTS,
+                }
+            )
+    category = {
+        "id": 1,
+        "name": "person",
+        "keypoints": list(NAMES),
+        "skeleton": [[a + 1, b + 1] for a, b in SKELETON],
+    }
     return {"images": images, "annotations": annotations, "categories": [category]}
 
 
@@ -211,8 +228,8 @@ import sys, time
 import numpy as np
 from pathlib import Path
 from core.records import Track
-from core.sinks import open_sinks
-from core.sources import Frame
+from core.video.sinks import open_sinks
+from core.video.sources import Frame
 formats = {"video", "jsonl", "csv", "coco", "mot"}
 sinks = open_sinks(Path(sys.argv[1]), "victim", formats, fps=10.0, size=(64, 48))
 keypoints = np.column_stack([np.arange(17.0), np.arange(17.0), np.full(17, 0.9)])
@@ -228,8 +245,13 @@ for i in range(10**9):
 
 def test_sigkill_mid_write_leaves_only_partial_files(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == "writing"
         time.sleep(0.2)

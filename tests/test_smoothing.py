@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.smoothing import OneEuroFilter
+from core.track.smoothing import OneEuroFilter
 
 FPS = 30.0
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.sources import open_source
+from core.video.sources import open_source
 from tests.conftest import ROOT, require
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -174,8 +174,16 @@ class RtspServer:
         return f"rtsp://{self.user}:{self.password}@127.0.0.1:{self.port}/test"
 
     def start(self, timeout: float = 15.0) -> "RtspServer":
-        command = [SYSTEM_PYTHON, str(ROOT / "tests" / "rtsp_server.py"), "--port", str(self.port),
-                   "--user", self.user, "--password", self.password]  # fmt: skip
+        command = [
+            SYSTEM_PYTHON,
+            str(ROOT / "tests" / "rtsp_server.py"),
+            "--port",
+            str(self.port),
+            "--user",
+            self.user,
+            "--password",
+            self.password,
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         line = self.process.stdout.readline() if ready else ""
@@ -220,7 +228,7 @@ def wait_for(condition, timeout: float) -> bool:
 
 
 def test_rtsp_frames_arrive_and_the_source_reconnects_after_a_server_restart(rtsp_server, caplog, capfd):
-    caplog.set_level(logging.INFO, logger="core.sources")
+    caplog.set_level(logging.INFO, logger="core.video.sources")
     with open_source(rtsp_server.url, connect_timeout=10) as source:
         assert source.is_live and source.size == (320, 240)
         assert PASSWORD not in source.name and "***@127.0.0.1" in source.name
@@ -241,7 +249,7 @@ def test_rtsp_frames_arrive_and_the_source_reconnects_after_a_server_restart(rts
         source.stop()
         assert time.monotonic() - start < 1.5 and not source.running and source.ended
 
-    messages = [record.getMessage() for record in caplog.records if record.name == "core.sources"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "core.video.sources"]
     assert any("stream lost" in m for m in messages) and any("reconnected" in m for m in messages)
     captured = capfd.readouterr()
     for text in [*messages, captured.out, captured.err]:
@@ -249,7 +257,7 @@ def test_rtsp_frames_arrive_and_the_source_reconnects_after_a_server_restart(rts
 
 
 def test_rtsp_stall_is_detected_and_recovered(rtsp_server, caplog):
-    caplog.set_level(logging.INFO, logger="core.sources")
+    caplog.set_level(logging.INFO, logger="core.video.sources")
     with open_source(rtsp_server.url, connect_timeout=10, stall_timeout=1.0) as source:
         read_frames(source, 5)
         rtsp_server.signal(signal.SIGSTOP)  # the connection stays open but goes silent

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from core.engine import PipelineConfig
-from core.sources import Frame
-from core.stages import Item, Slot, StageThreads
+from core.pipeline.models import PipelineConfig
+from core.pipeline.stages import Item, Slot, StageThreads
+from core.video.sources import Frame
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
 

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.stats import STAGES, FpsMeter, LatencyWindow, StatsCollector
+from core.pipeline.stats import STAGES, FpsMeter, LatencyWindow, StatsCollector
 
 
 def test_latency_window_percentiles_follow_numpy_over_the_last_values_only():

@@ -5,7 +5,7 @@ import pytest
 
 from core.errors import UserError
 from core.records import Detection, Pose
-from core.tracker import Tracker, TrackerConfig
+from core.track.tracker import Tracker, TrackerConfig
 
 
 def person(x: float, y: float = 300.0, h: float = 200.0, score: float = 0.9) -> Detection:

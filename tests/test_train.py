@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoint import load_model, save_checkpoint
 from core.errors import UserError
-from core.model import build_model
+from core.model.checkpoint import load_model, save_checkpoint
+from core.model.hrnet import build_model
 from trainer.config import TrainConfig
 from trainer.train import train
 from trainer.weights import init_from_imagenet, init_from_pose
@@ -34,12 +34,21 @@ def tiny_config(mini, out: Path, **sections) -> TrainConfig:
     """Width 8 at 64×64 on coco_mini, deterministic (no workers, fixed seed), no validation."""
     ann, images = mini
     settings = {
-        "model.width": 8, "model.input_size": (64, 64),
-        "data.train_ann": str(ann), "data.train_images": str(images), "data.workers": 0,
-        "solver.batch_size": 4, "solver.epochs": 3, "solver.lr_steps": (2,), "eval.every": 0,
-        "run.out_dir": str(out), "run.progress": False, "run.tensorboard": False, "run.seed": 3,
+        "model.width": 8,
+        "model.input_size": (64, 64),
+        "data.train_ann": str(ann),
+        "data.train_images": str(images),
+        "data.workers": 0,
+        "solver.batch_size": 4,
+        "solver.epochs": 3,
+        "solver.lr_steps": (2,),
+        "eval.every": 0,
+        "run.out_dir": str(out),
+        "run.progress": False,
+        "run.tensorboard": False,
+        "run.seed": 3,
         "run.max_iters_per_epoch": 2,
-    }  # fmt: skip
+    }
     config = TrainConfig()
     for name, value in settings.items():
         config.set(name, value)
@@ -135,8 +144,22 @@ def test_imagenet_backbone_loads_matching_keys_only(tmp_path):
 
 def test_train_command_runs_and_reports(mini, tmp_path, capsys):
     ann, images = mini
-    argv = ["train", "--width", "8", "--input-size", "64x64", "--epochs", "1", "--batch-size", "6",
-            "--workers", "0", "--no-progress", "--set", "run.max_iters_per_epoch=1"]  # fmt: skip
+    argv = [
+        "train",
+        "--width",
+        "8",
+        "--input-size",
+        "64x64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "6",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--set",
+        "run.max_iters_per_epoch=1",
+    ]
     argv += ["--coco-ann", str(ann), "--images", str(images), "--out", str(tmp_path)]
     assert run.main(argv) == 0
     out = capsys.readouterr().out

@@ -9,11 +9,17 @@ import sys
 import pytest
 import torch
 
-from core.backends import create_backend, weights_digest
 from core.errors import UserError
-from core.folding import relative_error
-from core.model import build_model
-from core.trt_backend import TrtEnvironment, batch_range_for, cache_key, export_engine, unavailable_reason
+from core.model.hrnet import build_model
+from core.runtime import create_backend, weights_digest
+from core.runtime.folding import relative_error
+from core.runtime.tensorrt import (
+    TrtEnvironment,
+    batch_range_for,
+    cache_key,
+    export_engine,
+    unavailable_reason,
+)
 
 ENVIRONMENT = TrtEnvironment("11.1.0", "2.14.0", "NVIDIA H100")  # TensorRT, torch-tensorrt, GPU
 BASE = {

@@ -29,14 +29,17 @@ class Augmented:
     flipped: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class AugmentSettings:
+    """HRNet's augmentation; the paper's "40 degrees ... scale 0.3" are HRNet's ROT/SCALE factors.
+    The recipe's [augment] section is this class (plus the target's σ), passed on as it is."""
+
     flip: bool = True
-    rotation: float = 40.0
+    rotation: float = 40.0  # angle ~ N(0, rotation²) clipped to ±2·rotation (HRNet's ROT_FACTOR)
     rotation_prob: float = 0.6
-    scale: float = 0.3
+    scale: float = 0.3  # crop size × clip(N(1, scale²), 1 - scale, 1 + scale)
     half_body_prob: float = 0.3
-    half_body_min_joints: int = 8
+    half_body_min_joints: int = 8  # more labelled joints than this makes a person eligible
 
 
 def fliplr_joints(joints: np.ndarray, visible: np.ndarray, image_width: int) -> tuple[np.ndarray, np.ndarray]:

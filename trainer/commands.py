@@ -21,7 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from core.commands.options import CommandParser
+from core.cli.options import CommandParser, add_device_argument
 from core.errors import UserError
 
 
@@ -74,7 +74,7 @@ def train_parser() -> argparse.ArgumentParser:
     solver.add_argument("--no-amp", action="store_true", help="train in float32 on the GPU")
     run = parser.add_argument_group("run")
     run.add_argument("--out", help="output folder: checkpoints, log.csv, tensorboard/")
-    run.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    add_device_argument(run, default=None)
     run.add_argument("--seed", type=int)
     run.add_argument("--eval-every", type=int, help="validate every K epochs (0: never)")
     run.add_argument(
@@ -169,7 +169,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode", choices=("argmax", "dark"), default="argmax")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_argument(parser)
     parser.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
     parser.add_argument("--det-score-threshold", type=float, default=0.0, help="drop weaker detections")
     parser.add_argument("--in-vis-threshold", type=float, default=0.2)
@@ -182,7 +182,7 @@ def run_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     if args.batch_size < 1 or args.workers < 0:
         raise UserError("--batch-size must be positive and --workers 0 or more")
-    from core.checkpoint import load_model
+    from core.model import load_model
     from trainer import distributed
     from trainer.dataset import evaluation_dataset, load_coco
     from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
@@ -190,7 +190,7 @@ def run_eval(argv: list[str]) -> int:
     coco = load_coco(args.coco_ann)
     input_size = None
     if args.input_size:
-        from core.commands.options import parse_size
+        from core.model import parse_size
 
         input_size = parse_size(args.input_size)
     model = load_model(args.checkpoint, input_size=input_size)

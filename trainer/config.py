@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.model import DEFAULT_INPUT_SIZE
+from trainer.augment import AugmentSettings
 
 
 @dataclass
 class ModelSection:
+    """build_model's arguments, exactly (train.py passes them as they are)."""
+
     width: int = 32
     preset: str = "baseline"
-    input_size: tuple[int, int] = (192, 256)  # crop (width, height), as OpenCV orders sizes
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE  # crop (width, height), as OpenCV orders sizes
     num_joints: int = 17
     attention_init_scale: float = 0.0  # gamma of new attention modules; 0 = identity (the baseline's output)
 
@@ -40,15 +44,9 @@ class DataSection:
 
 
 @dataclass
-class AugmentSection:
-    """HRNet's augmentation; the paper's "40 degrees ... scale 0.3" are HRNet's ROT/SCALE factors."""
+class AugmentSection(AugmentSettings):
+    """The augmentation the dataset applies (trainer.augment.AugmentSettings), and the target's σ."""
 
-    flip: bool = True
-    rotation: float = 40.0  # angle ~ N(0, rotation²) clipped to ±2·rotation (HRNet's ROT_FACTOR)
-    rotation_prob: float = 0.6
-    scale: float = 0.3  # crop size × clip(N(1, scale²), 1 - scale, 1 + scale)
-    half_body_prob: float = 0.3
-    half_body_min_joints: int = 8  # more labelled joints than this makes a person eligible
     sigma: float = 2.0  # Gaussian target σ in heatmap pixels
 
 

@@ -1,4 +1,4 @@
-"""COCO person keypoints as top-down samples: one crop per person, targets from `core.codec`.
+"""COCO person keypoints as top-down samples: one crop per person, targets from `core.pose.codec`.
 
 Training uses ground-truth boxes (crowd and keypoint-less people skipped, boxes cleaned as HRNet
 does); evaluation uses ground-truth boxes or a detection results file such as
@@ -22,9 +22,9 @@ import torch
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
-from core import codec
 from core.errors import UserError
 from core.model import ModelConfig
+from core.pose import codec
 from trainer.augment import AugmentSettings, augment
 
 PERSON_CATEGORY = 1

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from core.backends import resolve_device as check_device
+from core.runtime import resolve_device as check_device
 
 
 @dataclass(frozen=True)

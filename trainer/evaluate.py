@@ -1,7 +1,7 @@
 """COCO keypoint evaluation the way HRNet reports it: predict, rescore, OKS-NMS, pycocotools AP.
 
 predict() runs the model over person crops (optionally with the flip test) and maps the decoded
-heatmap maxima back to the image with `core.codec`; predictions_to_results() applies HRNet's
+heatmap maxima back to the image with `core.pose.codec`; predictions_to_results() applies HRNet's
 rescoring (box score × mean confidence of joints above `in_vis_threshold`) and OKS-NMS per image;
 write_results() saves the COCO results JSON atomically and coco_metrics() scores that file with
 COCOeval. The metric names follow the paper's Table II: AP, AP50, AP75, APM, APL, AR.
@@ -25,9 +25,9 @@ from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from core import codec
 from core.atomic import atomic_path
 from core.keypoints import OKS_SIGMAS
+from core.pose import codec
 from trainer.dataset import CocoKeypoints, PersonSample, collate
 from trainer.distributed import DistContext, gather_objects
 

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from core.atomic import atomic_path
+from core.cli.entry import script
+from core.cli.options import CommandParser
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "coco_mini"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m trainer.overfit", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m trainer.overfit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--coco-ann", type=Path, default=MINI / "person_keypoints.json")
     parser.add_argument("--images", type=Path, default=MINI / "images")
     parser.add_argument("--width", type=int, default=8)
@@ -47,8 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from core.checkpoint import save_checkpoint
-    from core.model import build_model
+    from core.model import build_model, save_checkpoint
     from trainer.config import TrainConfig
     from trainer.dataset import CocoKeypoints, ground_truth_samples, load_coco
     from trainer.evaluate import evaluate_predictions, predict
@@ -148,4 +148,4 @@ def write_curve(rows: list[dict[str, float]], out: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script(main)

@@ -12,6 +12,7 @@ the resumed run repeats the uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -29,7 +30,6 @@ from tqdm import tqdm
 from core.errors import UserError
 from core.model import PoseHRNet, build_model
 from trainer import distributed, logs, weights
-from trainer.augment import AugmentSettings
 from trainer.config import TrainConfig
 from trainer.dataset import CocoKeypoints, collate, evaluation_dataset, ground_truth_samples, load_coco
 from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
@@ -290,14 +290,7 @@ def _build_model(config: TrainConfig, checkpoint: dict | None, log) -> PoseHRNet
         model = PoseHRNet(ModelConfig.from_dict(checkpoint["config"]))
         model.load_state_dict(checkpoint["state_dict"])
         return model
-    m = config.model
-    model = build_model(
-        width=m.width,
-        preset=m.preset,
-        num_joints=m.num_joints,
-        input_size=m.input_size,
-        attention_init_scale=m.attention_init_scale,
-    )
+    model = build_model(**dataclasses.asdict(config.model))
     if config.init.imagenet:
         log(weights.init_from_imagenet(model, config.init.imagenet).describe())
     if config.init.weights:
@@ -314,16 +307,8 @@ def _training_set(config: TrainConfig, model: PoseHRNet) -> CocoKeypoints:
     samples = ground_truth_samples(
         coco, d.train_images, input_size[0] / input_size[1], model.config.num_joints, source=d.train_ann
     )
-    settings = AugmentSettings(
-        flip=a.flip,
-        rotation=a.rotation,
-        rotation_prob=a.rotation_prob,
-        scale=a.scale,
-        half_body_prob=a.half_body_prob,
-        half_body_min_joints=a.half_body_min_joints,
-    )
     return CocoKeypoints(
-        samples, input_size, model.config.heatmap_size, sigma=a.sigma, augment=settings, seed=config.run.seed
+        samples, input_size, model.config.heatmap_size, sigma=a.sigma, augment=a, seed=config.run.seed
     )
 
 

@@ -6,7 +6,7 @@
 - init_from_imagenet(): an ImageNet HRNet classification checkpoint (e.g. `hrnet_w32-36af842e.pth`
   or the official `hrnetv2_w32_imagenet_pretrained.pth`): the backbone keys that match by name and
   shape, as HRNet's PRETRAINED_LAYERS does; counts are reported.
-- save_training_checkpoint()/read_training_checkpoint(): our checkpoint format (core.checkpoint) with
+- save_training_checkpoint()/read_training_checkpoint(): our checkpoint format (core.model.checkpoint) with
   its "training" entry holding the optimiser, scheduler, scaler and RNG states (`meta` stays plain
   types, so the tensors of that state live beside it); model loaders ignore the entry.
 - rng_state()/set_rng_state(): python, numpy, torch and CUDA generators as plain lists and tensors,
@@ -68,7 +68,7 @@ class InitReport:
 
 def init_from_pose(model: torch.nn.Module, path: str | Path) -> InitReport:
     """Copy a pose checkpoint's weights into `model`; only attention modules may be new."""
-    from core.checkpoint import load_model
+    from core.model import load_model
 
     source = load_model(path)
     state = source.state_dict()
@@ -120,7 +120,7 @@ def init_from_imagenet(model: torch.nn.Module, path: str | Path) -> InitReport:
 
 
 def _load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    from core.checkpoint import read_checkpoint_file
+    from core.model import read_checkpoint_file
 
     data = read_checkpoint_file(path)
     for key in ("state_dict", "model", "net"):
@@ -138,14 +138,14 @@ def save_training_checkpoint(
     model: torch.nn.Module, path: str | Path, meta: dict[str, Any], training: dict[str, Any] | None = None
 ) -> Path:
     """Our checkpoint with the resumable state (TRAINING_KEYS) added when given; written atomically."""
-    from core.checkpoint import save_checkpoint
+    from core.model import save_checkpoint
 
     return save_checkpoint(model, path, meta, training)
 
 
 def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint written by save_training_checkpoint with its training state, or one clear error."""
-    from core.checkpoint import FORMAT, read_checkpoint_file
+    from core.model import FORMAT, read_checkpoint_file
 
     data = read_checkpoint_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -1,0 +1,95 @@
+"""`run.py mot`: the tracker alone on MOTChallenge detections, MOTChallenge results out.
+
+    python run.py mot --det TUD-Campus/det.txt --out tracks.txt [--max-age 30 ...]
+    python run.py mot --det mot15/ --out results/      # every sequence folder holding det.txt
+
+Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); defaults are the config's.
+"""
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.cli.options import CommandParser, add_tracker_arguments, tracker_config_from_args
+from core.errors import UserError
+from core.track import (
+    Tracker,
+    TrackerConfig,
+    detections_by_frame,
+    load_detections,
+    sequence_file,
+    write_results,
+)
+
+
+def track_file(
+    det_path: Path,
+    out_path: Path,
+    config: TrackerConfig,
+    min_score: float = float("-inf"),
+    progress: bool = True,
+) -> int:
+    """Track one det.txt into a results file; returns the number of result rows."""
+    table = load_detections(det_path, min_score)
+    tracker = Tracker(config)
+    results = []
+    frames = detections_by_frame(table)
+    for number, detections in tqdm(
+        frames,
+        total=table.num_frames,
+        desc=det_path.parent.name or "mot",
+        unit="frame",
+        disable=not progress,
+        leave=False,
+    ):
+        results.append((number, tracker.update(detections)))
+    write_results(out_path, results)
+    return sum(len(tracks) for _, tracks in results)
+
+
+def main(argv: list[str], command: str = "mot") -> int:
+    parser = CommandParser(prog=f"run.py {command}", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--det",
+        type=Path,
+        required=True,
+        help="det.txt, or a folder of sequence folders each holding det.txt or det/det.txt",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="results file; a folder (created) when --det is a folder: one SEQ.txt per sequence",
+    )
+    parser.add_argument(
+        "--min-score", type=float, default=float("-inf"), help="drop detections below this score"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tracker_arguments(parser)
+    args = parser.parse_args(argv)
+    config = tracker_config_from_args(args)
+
+    if args.det.is_dir():
+        sequences = sorted(p for p in args.det.iterdir() if p.is_dir() and sequence_file(p, "det"))
+        if not sequences:
+            raise UserError(f"no sequence folder with det.txt or det/det.txt under {args.det}")
+        if args.out.exists() and not args.out.is_dir():
+            raise UserError(f"--out must be a folder when --det is a folder: {args.out}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        for sequence in sequences:
+            rows = track_file(
+                sequence_file(sequence, "det"),
+                args.out / f"{sequence.name}.txt",
+                config,
+                args.min_score,
+                not args.quiet,
+            )
+            print(f"{sequence.name}: {rows} boxes -> {args.out / (sequence.name + '.txt')}")
+        return 0
+    if not args.det.is_file():
+        raise UserError(f"detections not found: {args.det}")
+    if args.out.is_dir():
+        raise UserError(f"--out is a folder; give a file name: {args.out}")
+    rows = track_file(args.det, args.out, config, args.min_score, not args.quiet)
+    print(f"{rows} boxes -> {args.out}")
+    return 0

@@ -1,0 +1,213 @@
+"""`run.py track`: headless pose tracking of videos, folders, globs, cameras or streams.
+
+Every option is checked before the model loads, so bad input costs one line and no waiting.
+Multi-GPU / multi-node: `torchrun --nproc-per-node N run.py track ... --out SHARED_DIR` gives each
+rank every N-th video on cuda:LOCAL_RANK; several nodes add `--nnodes M --node-rank K
+--rdzv-endpoint HOST:PORT` and must see the same output folder (the summary files are the rendezvous).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from core.cli.options import (
+    CommandParser,
+    add_detection_arguments,
+    add_model_arguments,
+    add_runtime_arguments,
+    add_tracker_arguments,
+    tracker_config_from_args,
+)
+from core.errors import UserError
+from core.model import parse_size
+from core.pipeline.jobs import (
+    FORMATS,
+    check_out_dir,
+    distributed_env,
+    list_inputs,
+    parse_formats,
+    parse_shard,
+)
+from core.pipeline.runner import RunOptions, run_jobs
+
+EPILOG = """\
+outputs per input (named after it): STEM.mp4, STEM.jsonl, STEM.csv, STEM.coco.json, STEM.mot.txt,
+plus summary.json for the run. Every file is written atomically: a file that exists is complete.
+
+fan-out: --shard i/n takes every n-th input (sorted) from the i-th. Under torchrun the shard is
+RANK/WORLD_SIZE and the device cuda:LOCAL_RANK; each rank writes summary.rankR.json and the last
+rank to finish merges them into summary.json. Several machines: run
+  torchrun --nnodes M --node-rank K --nproc-per-node G --rdzv-endpoint HOST:29500 run.py track ...
+on each, with --out on a folder they all share (NFS or similar).
+"""
+
+
+def build_parser(command: str = "track") -> argparse.ArgumentParser:
+    parser = CommandParser(
+        prog=f"run.py {command}",
+        description="Detect, estimate and track human poses in videos; write annotated video and data files.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    io = parser.add_argument_group("inputs and outputs")
+    io.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        metavar="SRC",
+        help="video file, folder of videos, glob ('videos/*.mp4'), image folder, camera index or "
+        "stream URL; repeat for several",
+    )
+    io.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    io.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"comma-separated subset of {','.join(FORMATS)} (default: all)",
+    )
+    io.add_argument("--resume", action="store_true", help="skip inputs whose outputs all exist already")
+    io.add_argument("--shard", help="i/n: process every n-th input starting at the i-th (0-based)")
+    io.add_argument("--max-frames", type=int, help="stop each input after this many frames")
+    io.add_argument("--no-progress", action="store_true", help="no progress bars")
+    io.add_argument("-v", "--verbose", action="store_true", help="log what happens (skips, reconnects, ...)")
+
+    add_model_arguments(parser)
+    runtime = add_runtime_arguments(parser)
+    runtime.add_argument("--flip", action="store_true", help="flip test (average with the mirrored image)")
+    runtime.add_argument("--batch-size", type=int, default=32, help="person crops per model call")
+
+    add_detection_arguments(parser)
+
+    add_tracker_arguments(parser)  # the same options as `run.py mot`
+    return parser
+
+
+def main(argv: list[str], command: str = "track") -> int:
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        _quiet_opencv()
+
+    # Everything cheap first: a typo must not wait for a model to load.
+    formats = parse_formats(args.formats)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserError("--max-frames must be at least 1")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    input_size = parse_size(args.input_size)
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    distributed = distributed_env()
+    if args.shard is not None:
+        shard = parse_shard(args.shard)
+    elif distributed is not None:
+        shard = (distributed[0], distributed[1])
+    else:
+        shard = (0, 1)
+    device = args.device
+    if device == "auto" and distributed is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{distributed[2] % torch.cuda.device_count()}"
+    jobs = list_inputs(args.source)
+    check_out_dir(args.out)
+    tracker = tracker_config_from_args(args)
+
+    from core.pipeline import PipelineConfig, build_models
+
+    config = PipelineConfig(
+        checkpoint=args.checkpoint,
+        width=args.width,
+        preset=args.preset,
+        input_size=input_size,
+        backend=args.backend,
+        device=device,
+        precision=args.precision,
+        flip=args.flip,
+        batch_size=args.batch_size,
+        detector=args.detector,
+        interval=args.interval,
+        tracker=tracker,
+    )
+    models = build_models(config)
+    estimator = models.estimator
+    describe = {
+        "model": _model_description(estimator),
+        "backend": str(getattr(estimator, "backend_name", args.backend)),
+        "device": str(getattr(estimator, "device", device)),
+        "detector": _redact_spec(args.detector),
+        "interval": args.interval,
+        "tracker": _plain(dataclasses.asdict(tracker)) if dataclasses.is_dataclass(tracker) else None,
+    }
+    options = RunOptions(
+        out_dir=args.out,
+        formats=formats,
+        resume=args.resume,
+        shard=shard,
+        max_frames=args.max_frames,
+        progress=not args.no_progress,
+    )
+    _stop_on_sigterm()
+    result = run_jobs(config, jobs, options, models, describe)
+    totals = result.summary["totals"]
+    print(
+        f"{totals['done']} done, {totals['skipped']} skipped, {totals['errors']} failed; "
+        f"summary: {result.merged_path or result.summary_path}"
+    )
+    return result.exit_code
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (torchrun tearing its workers down, a scheduler's timeout) ends the run like Ctrl-C:
+    finished videos stay, the one in progress is discarded, live recordings are finalised."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's warnings ("[ WARN:0] ... can't be used to capture by name") and FFmpeg's messages
+    ("moov atom not found") repeat in their words what our one-line errors say; --verbose keeps them.
+    FFmpeg reads its level when OpenCV first opens a video, so this runs before any source opens."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    import cv2
+
+    with contextlib.suppress(AttributeError):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _redact_spec(spec: str) -> str:
+    from core.redact import redact_url
+
+    return redact_url(spec)
+
+
+def _model_description(estimator) -> dict:
+    config = estimator.config  # the model's ModelConfig (from the checkpoint when there is one)
+    return {"width": config.width, "preset": config.preset, "input_size": list(config.input_size)}
+
+
+def _plain(value):
+    """JSON-friendly copy of a dataclass dict (tuples → lists, numpy scalars → floats)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)

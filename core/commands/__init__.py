@@ -1,1 +1,0 @@
-"""Command-line subcommands of `run.py`; each module exposes `main(argv) -> int`."""

@@ -1,0 +1,31 @@
+"""Frames through detect → pose → track → draw → sinks: the configuration, the models built from it,
+the sequential step, the threaded `Pipeline` that overlaps the stages, its statistics, and the job
+runner behind `run.py track` (many inputs, resume, shards)."""
+
+from core.pipeline.config import UNTRAINED_BANNER, PipelineConfig
+from core.pipeline.models import (
+    Models,
+    annotate,
+    build_models,
+    new_tracker,
+    rebuild_models,
+    sequential_step,
+)
+from core.pipeline.stages import FrameResult
+from core.pipeline.stats import STAGES, SourceStats
+from core.pipeline.threaded import Pipeline
+
+__all__ = [
+    "STAGES",
+    "UNTRAINED_BANNER",
+    "FrameResult",
+    "Models",
+    "Pipeline",
+    "PipelineConfig",
+    "SourceStats",
+    "annotate",
+    "build_models",
+    "new_tracker",
+    "rebuild_models",
+    "sequential_step",
+]

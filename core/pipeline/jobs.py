@@ -1,0 +1,200 @@
+"""What a batch job works on: its inputs, their output names, this worker's shard, and whether an
+input's outputs are complete already.
+
+Every worker lists and sorts the inputs the same way, so `--shard i/n` (or torchrun's rank) picks a
+disjoint share without any communication; atomic outputs make "all files exist" mean "done".
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+from core.redact import redact_url
+from core.video.sinks import FORMATS
+from core.video.sources import IMAGE_EXTENSIONS
+
+__all__ = [
+    "FORMATS",
+    "Job",
+    "check_out_dir",
+    "distributed_env",
+    "is_live_spec",
+    "list_inputs",
+    "outputs_complete",
+    "parse_formats",
+    "parse_shard",
+    "shard_jobs",
+]
+
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".m4v",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+)
+
+_GLOB_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input of the batch: what open_source takes, and the stem its outputs are named after."""
+
+    spec: str
+    stem: str
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.spec)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown or not names:
+        what = ", ".join(unknown) or repr(text)
+        raise UserError(f"unknown output format {what}: choose from {','.join(FORMATS)}")
+    return names
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'1/4' -> (1, 4): this worker takes every 4th input starting at the second (0-based index)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise UserError(f"--shard must look like INDEX/COUNT (e.g. 0/4), got {text!r}")
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or index >= count:
+        raise UserError(f"--shard {text}: the index must be 0 … COUNT-1 and COUNT at least 1")
+    return index, count
+
+
+def distributed_env() -> tuple[int, int, int] | None:
+    """(rank, world_size, local_rank) when started by torchrun, else None."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    try:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", rank))
+    except ValueError:
+        raise UserError("RANK / WORLD_SIZE / LOCAL_RANK must be integers") from None
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"RANK={rank} does not fit WORLD_SIZE={world}")
+    return rank, world, local
+
+
+def list_inputs(specs: list[str]) -> list[Job]:
+    """Expand sources into jobs, sorted by input so every worker sees the same order.
+
+    A folder of videos or a glob matching videos gives one job per video; a folder or glob of images
+    is one image-sequence job; URLs and camera indices pass through. A missing path is a UserError.
+    """
+    found: dict[str, None] = {}
+    for spec in specs:
+        for item in _expand(spec):
+            found.setdefault(item, None)
+    if not found:
+        raise UserError("no inputs: give --source (a video, folder, glob, camera index or URL)")
+    specs_sorted = sorted(found)
+    return [Job(spec, stem) for spec, stem in zip(specs_sorted, _stems(specs_sorted), strict=True)]
+
+
+def _expand(spec: str) -> list[str]:
+    text = str(spec).strip()
+    if not text:
+        raise UserError("empty --source")
+    if text.isdigit() or "://" in text:
+        return [text]
+    path = Path(text).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        videos = [str(p) for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+        if videos:
+            return videos
+        if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+            return [str(path)]
+        raise UserError(f"no videos or images in folder {path}")
+    if path.is_file():
+        return [str(path)]
+    if any(ch in text for ch in _GLOB_CHARS):
+        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        videos = [str(p) for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        if videos:
+            return videos
+        if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in matches):
+            return [text]
+        raise UserError(f"glob {text!r} matches no videos or images")
+    raise UserError(f"source not found: {text}")
+
+
+def _stem_of(spec: str) -> str:
+    if spec.isdigit():
+        return f"camera{spec}"
+    if "://" in spec:
+        rest = redact_url(spec).split("://", 1)[1].replace("***@", "")
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
+    path = Path(spec)
+    if any(ch in spec for ch in _GLOB_CHARS):
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", str(path.parent.name or "images")).strip("_") or "images"
+    return path.stem if path.is_file() else path.name
+
+
+def _stems(specs: list[str]) -> list[str]:
+    """Output names: the input's stem; inputs that share one get their parent folder as a prefix,
+    then a counter (deterministic, because `specs` is sorted and the same for every worker)."""
+    original = [_stem_of(spec) for spec in specs]
+    stems = list(original)
+    for i, stem in enumerate(original):
+        if original.count(stem) > 1 and "://" not in specs[i] and not specs[i].isdigit():
+            parent = Path(specs[i]).resolve().parent.name
+            stems[i] = f"{parent}_{stem}" if parent else stem
+    seen: dict[str, int] = {}
+    unique = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        unique.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return unique
+
+
+def shard_jobs(jobs: list[Job], index: int, count: int) -> list[Job]:
+    """Every count-th job starting at index: shards are disjoint and together cover the list."""
+    return jobs[index::count]
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Create the output folder and prove it writable now, before any model is loaded."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test", suffix=".partial"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write to output folder {out_dir}: {error.strerror or error}") from None
+
+
+def outputs_complete(out_dir: Path, stem: str, formats) -> bool:
+    """True when every requested output exists: atomic writes make existence mean complete."""
+    from core.video.sinks import output_paths
+
+    return all(path.is_file() for path in output_paths(out_dir, stem, set(formats)).values())
+
+
+def is_live_spec(spec: str) -> bool:
+    """Cameras and live-stream URLs: they never end, so they run together, after the files."""
+    from core.video.capture import LIVE_SCHEMES
+
+    return spec.isdigit() or ("://" in spec and spec.split("://", 1)[0].lower() in LIVE_SCHEMES)

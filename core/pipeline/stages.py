@@ -1,0 +1,287 @@
+"""The worker side of `core.pipeline.Pipeline`: what each stage thread does, and the state they share.
+
+Capture threads (one per source) → detect → pose → track/draw → sink, joined by bounded FIFO queues.
+One thread per stage keeps every source's frames in order; an item whose `frame` is None is the end
+marker of its source and travels the same way, so a source's outputs close after its last frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.detect import DetectionSchedule
+from core.pipeline.config import PipelineConfig
+from core.pipeline.models import Models, annotate, frame_boxes, new_tracker
+from core.pipeline.stats import SourceStats, StatsCollector
+
+POLL = 0.05  # seconds a blocked stage waits before it looks at the stop flag again
+
+
+@dataclass
+class FrameResult:
+    """One processed frame, as the app displays it and the sinks write it."""
+
+    source: str
+    frame: Any  # core.video.sources.Frame
+    tracks: list
+    annotated: np.ndarray | None
+    stats: SourceStats
+    poses: list = field(default_factory=list)
+
+
+@dataclass
+class Item:
+    """A frame on its way through the stages; `frame is None` marks the end of its source."""
+
+    slot: Slot
+    frame: Any = None
+    started: float = 0.0  # monotonic time the frame left its source
+    detections: list | None = None  # None: no detector run on this frame (interval), use the poses
+    poses: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)
+    annotated: np.ndarray | None = None
+
+
+class Slot:
+    """One source inside the pipeline: its outputs, tracker, detection cadence and statistics."""
+
+    def __init__(self, key: str, source, sinks: list) -> None:
+        self.key = key
+        self.source = source
+        self.sinks = sinks
+        self.stats = StatsCollector(key)
+        self.tracker = None
+        self.tracker_generation = -1
+        self.schedule: DetectionSchedule | None = (
+            None  # the detect stage's cadence (+ the pose stage's fallback)
+        )
+        self.previous_poses: list = []  # the pose stage's last poses: boxes between detections
+        self.reader: threading.Thread | None = None
+        self.removed = threading.Event()
+        self.ended = False  # the end marker reached the sink stage
+        self.outputs_closed = False
+        self.error: str | None = None
+        self.done = threading.Event()
+
+
+class StageThreads:
+    """State shared by the stage threads, and their loops. The Pipeline owns one and starts the threads."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        models: Models | None,
+        on_result: Callable | None,
+        max_frames: int | None,
+    ) -> None:
+        self.config = config
+        self.models = models  # swapped whole by Pipeline.reconfigure; read once per frame or batch
+        self.on_result = on_result
+        self.max_frames = max_frames
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified when a source ends
+        self.stop = threading.Event()
+        self.running = threading.Event()  # cleared while paused
+        self.running.set()
+        self.queues = [queue.Queue(config.queue_size) for _ in range(4)]  # detect, pose, track, sink
+        self.results: queue.Queue | None = None
+        self.tracker_generation = 0
+        self.pending: Item | None = None  # a frame the pose stage holds back for the next batch
+        self.detector_lock = threading.Lock()  # the pose stage may detect too (see estimate)
+
+    def snapshot(self, slot: Slot) -> SourceStats:
+        slot.stats.dropped = int(getattr(slot.source, "dropped", 0) or 0)
+        return slot.stats.snapshot()
+
+    def put(self, q: queue.Queue, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue):
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=POLL)
+            except queue.Empty:
+                continue
+        return None
+
+    def read_loop(self, slot: Slot) -> None:
+        """Capture stage: pull frames from the source's own decode thread, in order."""
+        source, count = slot.source, 0
+        while not self.stop.is_set():
+            if slot.removed.is_set() or (self.max_frames is not None and count >= self.max_frames):
+                source.stop()
+                break
+            if not self.running.is_set():
+                self.running.wait(POLL)
+                continue
+            waited = time.monotonic()
+            frame = source.read(timeout=POLL * 4)
+            if frame is None:
+                if source.ended:
+                    break
+                continue  # a timeout: live source between frames
+            now, count = time.monotonic(), count + 1
+            slot.stats.add_latency("capture", now - waited)
+            if not self.put(self.queues[0], Item(slot, frame, now)):
+                return
+        if not self.stop.is_set():
+            error = getattr(source, "error", None)
+            slot.error = slot.error or (str(error) if error else None)
+            self.put(self.queues[0], Item(slot))
+
+    def detect_loop(self) -> None:
+        inbox, outbox = self.queues[0], self.queues[1]
+        while (item := self.get(inbox)) is not None:
+            if item.frame is not None:
+                models, slot = self.models, item.slot
+                if slot.schedule is None or slot.schedule.every != models.config.interval:
+                    slot.schedule = DetectionSchedule(models.config.interval)
+                if slot.schedule.due():
+                    item.detections = self.detect(models, item)
+            if not self.put(outbox, item):
+                return
+
+    def detect(self, models: Models, item: Item) -> list:
+        """Run the detector on the item's frame (the detect stage, or the pose stage when a frame
+        without detection has nobody left to follow), timed in the source's "detect" latency."""
+        began = time.monotonic()
+        with self.detector_lock:
+            detections = list(models.detector(item.frame.image, item.frame.index))
+        item.slot.stats.add_latency("detect", time.monotonic() - began)
+        return detections
+
+    def next_batch(self) -> list[Item] | None:
+        """The frames waiting now (at least one): their crops go through the model together.
+
+        A frame without detections needs its source's previous poses, so it never joins a batch
+        that already holds a frame of the same source; it waits for the next batch instead.
+        """
+        first = self.pending or self.get(self.queues[1])
+        self.pending = None
+        if first is None:
+            return None
+        batch = [first]
+        while first.frame is not None and len(batch) < self.config.max_batch_frames:
+            try:
+                item = self.queues[1].get_nowait()
+            except queue.Empty:
+                break
+            if item.frame is None or (item.detections is None and any(b.slot is item.slot for b in batch)):
+                self.pending = item
+                break
+            batch.append(item)
+        return batch
+
+    def pose_loop(self) -> None:
+        while (batch := self.next_batch()) is not None:
+            frames = [item for item in batch if item.frame is not None]
+            if frames:
+                self.estimate(frames)
+            for item in batch:
+                if not self.put(self.queues[2], item):
+                    return
+
+    def estimate(self, items: list[Item]) -> None:
+        models = self.models
+        boxes, scores = [], []
+        for item in items:
+            b, s = frame_boxes(
+                item.slot.schedule,
+                item.detections,
+                item.slot.previous_poses,
+                item.frame.image,
+                lambda item=item: self.detect(models, item),
+            )
+            boxes.append(b)
+            scores.append(s)
+        began = time.monotonic()
+        if any(len(b) for b in boxes):
+            poses = models.estimator.estimate_batch([item.frame.image for item in items], boxes, scores)
+        else:
+            poses = [[] for _ in items]
+        elapsed = time.monotonic() - began
+        for item, item_poses in zip(items, poses, strict=True):
+            item.poses = list(item_poses)
+            item.slot.previous_poses = item.poses
+            item.slot.stats.add_latency("pose", elapsed)
+
+    def track_loop(self) -> None:
+        inbox, outbox = self.queues[2], self.queues[3]
+        while (item := self.get(inbox)) is not None:
+            if item.frame is not None:
+                slot, models = item.slot, self.models
+                if slot.tracker is None or slot.tracker_generation != self.tracker_generation:
+                    if slot.tracker is not None:
+                        slot.stats.forget_ids()
+                    slot.tracker = new_tracker(models.config)
+                    slot.tracker_generation = self.tracker_generation
+                began = time.monotonic()
+                item.tracks = list(slot.tracker.update(item.poses, timestamp=item.frame.time))
+                drawn = time.monotonic()
+                slot.stats.add_latency("track", drawn - began)
+                if models.config.draw:
+                    fps = slot.stats.fps() or None
+                    item.annotated = annotate(item.frame.image, item.tracks, models.trained, fps)
+                    slot.stats.add_latency("draw", time.monotonic() - drawn)
+            if not self.put(outbox, item):
+                return
+
+    def sink_loop(self) -> None:
+        while (item := self.get(self.queues[3])) is not None:
+            slot = item.slot
+            if item.frame is None:
+                self.end_slot(slot)
+                continue
+            began = time.monotonic()
+            for sink in slot.sinks:
+                sink.write(item.frame, item.tracks, item.annotated)
+            now = time.monotonic()
+            slot.stats.add_latency("sink", now - began)
+            slot.stats.add_latency("total", now - item.started)
+            slot.stats.frame_done(len(item.tracks), [t.id for t in item.tracks], now)
+            result = FrameResult(
+                slot.key, item.frame, item.tracks, item.annotated, self.snapshot(slot), item.poses
+            )
+            if self.on_result is not None:
+                self.on_result(result)
+            if self.results is not None and not self.put(self.results, result):
+                return
+
+    def end_slot(self, slot: Slot) -> None:
+        """The last frame of a source has been written: finalise its outputs (or discard a failure)."""
+        keep = slot.error is None or bool(getattr(slot.source, "is_live", False))
+        self.close_outputs(slot, keep)
+        slot.source.stop()
+        slot.ended = True
+        with self.changed:
+            slot.done.set()
+            self.changed.notify_all()
+
+    def close_outputs(self, slot: Slot, keep: bool) -> None:
+        if slot.outputs_closed:
+            return
+        slot.outputs_closed = True
+        errors = []
+        for sink in slot.sinks:
+            try:
+                sink.close() if keep else sink.abort()
+            except Exception as error:
+                errors.append(error)
+                with contextlib.suppress(Exception):
+                    sink.abort()
+        if errors:
+            slot.error = slot.error or f"could not write outputs: {errors[0]}"

@@ -1,0 +1,240 @@
+"""The `tensorrt` backend: a torch-tensorrt (dynamo) engine with a dynamic batch, fp16, cached on disk.
+
+Written against torch-tensorrt 2.14's documented API and NOT run in this project's CI or on its
+development machines, which have no NVIDIA GPU: torch-tensorrt cannot be installed from PyPI alone
+(its TensorRT libraries come from NVIDIA's index) and cannot even be imported without an NVIDIA
+driver. It can only be exercised on a user's GPU machine (`pip install torch-tensorrt==2.14.*` from
+NVIDIA's index). What *is* tested everywhere is the pure part: the cache key.
+
+Facts this code relies on (../shared/notes/torch-tensorrt.md):
+- torch_tensorrt is imported lazily, only after torch.cuda.is_available(), inside `except Exception`
+  (a missing TensorRT raises a bare Exception, an ABI mismatch an OSError).
+- FP16 means `model.half()` plus `Input(dtype=torch.half)` and half inputs: in 2.13+ the
+  `enabled_precisions` argument is accepted and silently ignored (you would get an fp32 engine).
+- Only the batch is dynamic (min 1, opt = the usual batch, max); H and W stay static.
+- Saved with `torch_tensorrt.save(..., output_format="exported_program", arg_inputs=[Input],
+  retrace=True)`, loaded with `torch_tensorrt.load(path).module()`; engines are tied to the GPU and
+  the TensorRT version, so both are part of the cache key, as are the weights, the attention
+  positions, the input size, the precision and the batch range.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.atomic import atomic_path
+from core.errors import UserError, one_line
+from core.runtime.base import CACHE_ROOT, Backend, weights_digest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("POSE_TRT_CACHE", CACHE_ROOT / "trt"))
+DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+def import_torch_tensorrt():
+    """torch_tensorrt, or an exception saying why not. Never call before checking for CUDA."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("CUDA is not available")
+    import torch_tensorrt  # lazy by design: importing it without a GPU fails
+
+    return torch_tensorrt
+
+
+def unavailable_reason(device: torch.device) -> str | None:
+    if device.type != "cuda":
+        return "TensorRT needs a CUDA device"
+    if not torch.cuda.is_available():
+        return "CUDA is not available"
+    try:
+        import_torch_tensorrt()
+    except Exception as error:  # ImportError, bare Exception (no TensorRT), OSError (ABI mismatch)
+        return f"torch_tensorrt cannot be imported ({one_line(error)})"
+    return None
+
+
+@dataclass(frozen=True)
+class TrtEnvironment:
+    """What an engine is tied to besides the model: TensorRT, torch-tensorrt and the GPU."""
+
+    tensorrt_version: str
+    torch_tensorrt_version: str
+    gpu_name: str
+
+    @classmethod
+    def current(cls, device: torch.device) -> TrtEnvironment:
+        torch_tensorrt = import_torch_tensorrt()
+        version = getattr(getattr(torch_tensorrt, "_version", None), "__tensorrt_version__", None)
+        if version is None:
+            try:
+                import tensorrt
+
+                version = tensorrt.__version__
+            except Exception:
+                version = "unknown"
+        return cls(str(version), str(torch_tensorrt.__version__), torch.cuda.get_device_name(device))
+
+
+def cache_key(
+    weights_sha256: str,
+    positions: tuple[tuple[int, int], ...],
+    input_size: tuple[int, int],
+    precision: str,
+    batch_range: tuple[int, int, int],
+    environment: TrtEnvironment,
+) -> str:
+    """sha256 naming a cached engine: any change of model, shapes, precision or environment rebuilds it.
+
+    Pure: it reads no GPU, so it is tested on any machine. The weights digest covers width and joints
+    (they change the tensor shapes); positions are the attention configuration (the preset name is
+    only a label for them).
+    """
+    fields = {
+        "weights": weights_sha256,
+        "positions": [list(p) for p in positions],
+        "input_size": list(input_size),
+        "precision": precision,
+        "batch_range": list(batch_range),
+        "tensorrt": environment.tensorrt_version,
+        "torch_tensorrt": environment.torch_tensorrt_version,
+        "gpu": environment.gpu_name,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def batch_range_for(max_batch: int) -> tuple[int, int, int]:
+    """(min, opt, max) batch sizes of the engine: TensorRT tunes kernels for `opt`."""
+    max_batch = max(1, int(max_batch))
+    return 1, max_batch, max_batch
+
+
+def _input_spec(
+    torch_tensorrt, input_size: tuple[int, int], precision: str, batch_range: tuple[int, int, int]
+):
+    w, h = input_size
+    low, opt, high = batch_range
+    return torch_tensorrt.Input(
+        min_shape=(low, 3, h, w),
+        opt_shape=(opt, 3, h, w),
+        max_shape=(high, 3, h, w),
+        dtype=DTYPES[precision],
+        name="x",
+    )
+
+
+def compile_engine(
+    model: nn.Module,
+    device: torch.device,
+    input_size: tuple[int, int],
+    precision: str,
+    batch_range: tuple[int, int, int],
+):
+    """(compiled GraphModule, its Input spec): AOT dynamo compile; fp16 through half weights and inputs."""
+    torch_tensorrt = import_torch_tensorrt()
+    module = copy.deepcopy(model).eval().to(device).to(DTYPES[precision])
+    spec = _input_spec(torch_tensorrt, input_size, precision, batch_range)
+    compiled = torch_tensorrt.compile(
+        module,
+        ir="dynamo",
+        arg_inputs=[spec],
+        min_block_size=1,
+        optimization_level=3,
+        truncate_double=True,
+    )
+    return compiled, spec
+
+
+def save_engine(compiled, spec, path: Path) -> Path:
+    """torch_tensorrt.save as an ExportedProgram, written atomically (a half engine never loads)."""
+    torch_tensorrt = import_torch_tensorrt()
+    with atomic_path(path, suffix=".ep") as temp:
+        torch_tensorrt.save(
+            compiled, str(temp), output_format="exported_program", arg_inputs=[spec], retrace=True
+        )
+    return path
+
+
+def load_engine(path: Path):
+    """The callable module of a saved engine, without recompiling."""
+    return import_torch_tensorrt().load(str(path)).module()
+
+
+def export_engine(
+    model: nn.Module,
+    out: str | Path,
+    precision: str = "fp16",
+    max_batch: int = 32,
+    input_size: tuple[int, int] | None = None,
+    device: str | torch.device = "cuda",
+) -> Path:
+    """Compile `model` to a TensorRT engine and save it at `out` (`run.py export --format tensorrt`).
+
+    Load it with `torch_tensorrt.load(out).module()`; it takes N×3×H×W inputs in `precision`'s dtype
+    for 1 <= N <= max_batch. UserError when this machine cannot build engines.
+    """
+    device = torch.device(device)
+    reason = unavailable_reason(device)
+    if reason:
+        raise UserError(f"cannot export a TensorRT engine here: {reason}")
+    if precision not in DTYPES:
+        raise UserError(f"TensorRT precision must be fp16 or fp32, got {precision!r}")
+    size = tuple(input_size or model.config.input_size)
+    compiled, spec = compile_engine(model, device, size, precision, batch_range_for(max_batch))
+    return save_engine(compiled, spec, Path(out))
+
+
+class TensorRTBackend(Backend):
+    """Loads the engine for (model, shapes, precision, GPU, versions) from the cache, else builds it."""
+
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        precision: str,
+        input_size: tuple[int, int],
+        max_batch: int = 32,
+        cache_dir: str | Path | None = None,
+    ):
+        super().__init__(device, precision)
+        self.batch_range = batch_range_for(max_batch)
+        self.input_dtype = DTYPES[precision]
+        config = getattr(model, "config", None)
+        key = cache_key(
+            weights_digest(model),
+            tuple(config.positions) if config is not None else (),
+            input_size,
+            precision,
+            self.batch_range,
+            TrtEnvironment.current(device),
+        )
+        root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.path = root / f"pose-{input_size[0]}x{input_size[1]}-{precision}-{key[:24]}.ep"
+        self.module = None
+        if self.path.is_file():
+            try:
+                self.module = load_engine(self.path)
+            except Exception as error:  # stale or truncated file: rebuild it
+                log.warning("TensorRT cache %s unusable (%s); rebuilding", self.path, type(error).__name__)
+        if self.module is None:
+            log.warning("building a TensorRT engine (a few minutes, once); cache: %s", self.path)
+            compiled, spec = compile_engine(model, device, input_size, precision, self.batch_range)
+            save_engine(compiled, spec, self.path)
+            self.module = compiled
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.batch_range[2]:
+            return torch.cat([self(part) for part in x.split(self.batch_range[2])])
+        with torch.inference_mode():
+            out = self.module(x.to(self.device, self.input_dtype, non_blocking=True).contiguous())
+        return out.float()

@@ -1,0 +1,290 @@
+"""The blocking half of a frame source: probing and opening files, image sequences, webcams and streams.
+
+Each `probe_*` opens its input synchronously, reads the first frame (so bad input fails at once with
+one UserError line) and returns a `Probe` that core.video.sources wraps in a capture thread. Stream opens
+are bounded in time even when FFmpeg does not honour its own timeouts.
+"""
+
+import atexit
+import glob
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from core.errors import UserError, one_line
+from core.redact import redact_text, redact_url, url_secrets
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt")
+
+
+class Reader(Protocol):
+    def read(self) -> tuple[np.ndarray | None, float | None]:
+        """(BGR image, timestamp in ms or None); (None, None) at the end or on failure."""
+
+    def release(self) -> None: ...
+
+
+class CaptureReader:
+    """cv2.VideoCapture for files, webcams and streams."""
+
+    def __init__(self, capture: cv2.VideoCapture):
+        self.capture = capture
+
+    def read(self) -> tuple[np.ndarray | None, float | None]:
+        ok, image = self.capture.read()
+        if not ok or image is None:
+            return None, None
+        return image, self.capture.get(cv2.CAP_PROP_POS_MSEC)
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+class ImageListReader:
+    """A sorted list of image files read one by one; unreadable images are skipped (and counted)."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+        self.position = 0
+        self.skipped: list[Path] = []
+
+    def read(self) -> tuple[np.ndarray | None, float | None]:
+        while self.position < len(self.paths):
+            path = self.paths[self.position]
+            self.position += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image, None
+            self.skipped.append(path)
+            log.warning("skipping unreadable image %s", path)
+        return None, None
+
+    def release(self) -> None:
+        self.position = len(self.paths)
+
+
+@dataclass
+class Probe:
+    """An opened input with its first frame; `reopen` (streams, webcams) opens it again after a failure.
+
+    `reopen(cancel)` gives up early (UserError) once the `cancel` event is set.
+    """
+
+    name: str  # redacted display name
+    kind: str  # "file" | "images" | "webcam" | "stream"
+    reader: Reader
+    first_image: np.ndarray
+    first_msec: float | None
+    live: bool  # the natural mode; open_source(live=...) may override it
+    fps: float | None
+    frame_count: int | None
+    reopen: Callable[[threading.Event], Reader] | None = None
+    secrets: tuple[str, ...] = field(default=())
+
+
+def natural_key(path: Path) -> list:
+    """frame2 before frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    images = (p for p in paths if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(images, key=natural_key)
+
+
+def _valid_fps(value: float) -> float | None:
+    return float(value) if np.isfinite(value) and 0.0 < value < 1000.0 else None
+
+
+def probe_path(text: str, image_fps: float) -> Probe:
+    """A video file, an image folder, a single image or a glob of images."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        images = image_files(list(path.iterdir()))
+        if not images:
+            raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}")
+        return probe_images(images, str(path), image_fps)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return probe_images([path], str(path), image_fps)
+        return probe_video_file(path)
+    if any(ch in text for ch in "*?["):
+        matches = [Path(p) for p in glob.glob(str(path), recursive=True)]
+        images = image_files(matches)
+        if not images:
+            raise UserError(f"glob {text!r} " + ("matches no images" if matches else "matches nothing"))
+        return probe_images(images, text, image_fps)
+    raise UserError(f"source not found: {text}")
+
+
+def probe_video_file(path: Path) -> Probe:
+    try:
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    except cv2.error as exc:
+        raise UserError(f"cannot read video {path}: {one_line(exc)}") from None
+    if not capture.isOpened():
+        capture.release()
+        raise UserError(f"cannot read video {path}: not a video file, corrupt, or an unsupported codec")
+    ok, image = capture.read()
+    if not ok or image is None:
+        capture.release()
+        raise UserError(f"video has no frames: {path}")
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return Probe(
+        name=str(path),
+        kind="file",
+        reader=CaptureReader(capture),
+        first_image=image,
+        first_msec=capture.get(cv2.CAP_PROP_POS_MSEC),
+        live=False,
+        fps=_valid_fps(capture.get(cv2.CAP_PROP_FPS)),
+        frame_count=count if count > 0 else None,
+    )
+
+
+def probe_images(images: list[Path], name: str, fps: float) -> Probe:
+    reader = ImageListReader(images)
+    first, _ = reader.read()
+    if first is None:
+        raise UserError(f"no readable images in {name}")
+    return Probe(
+        name=name,
+        kind="images",
+        reader=reader,
+        first_image=first,
+        first_msec=None,
+        live=False,
+        fps=fps,
+        frame_count=len(images) - len(reader.skipped),
+    )
+
+
+def probe_webcam(index: int) -> Probe:
+    def open_camera() -> tuple[cv2.VideoCapture, np.ndarray]:
+        capture = cv2.VideoCapture(index)
+        ok, image = capture.read() if capture.isOpened() else (False, None)
+        if not ok or image is None:
+            capture.release()
+            raise UserError(f"cannot open camera {index}: no such device, or it is busy")
+        return capture, image
+
+    capture, image = open_camera()
+    return Probe(
+        name=f"camera {index}",
+        kind="webcam",
+        reader=CaptureReader(capture),
+        first_image=image,
+        first_msec=None,
+        live=True,
+        fps=_valid_fps(capture.get(cv2.CAP_PROP_FPS)),
+        frame_count=None,
+        reopen=lambda cancel: CaptureReader(open_camera()[0]),
+    )
+
+
+def probe_stream(url: str, connect_timeout: float, stall_timeout: float) -> Probe:
+    """A network stream; live unless it is an http(s) file with a frame count."""
+    display = redact_url(url)
+    timeouts = (connect_timeout, stall_timeout)
+    capture, image = open_stream_bounded(url, *timeouts)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    live = url.split("://", 1)[0].lower() in LIVE_SCHEMES or count <= 0
+    return Probe(
+        name=display,
+        kind="stream",
+        reader=CaptureReader(capture),
+        first_image=image,
+        first_msec=capture.get(cv2.CAP_PROP_POS_MSEC),
+        live=live,
+        fps=_valid_fps(capture.get(cv2.CAP_PROP_FPS)),
+        frame_count=None if live else count,
+        reopen=lambda cancel: CaptureReader(open_stream_bounded(url, *timeouts, cancel)[0]),
+        secrets=tuple(url_secrets(url)),
+    )
+
+
+# Open threads given up on: joined (bounded) at exit, since tearing down a process while one is still
+# inside FFmpeg can abort it ("terminate called without an active exception") instead of exiting cleanly.
+_abandoned_threads: list[threading.Thread] = []
+
+
+@atexit.register
+def _join_abandoned_threads(budget: float = 15.0) -> None:
+    deadline = time.monotonic() + budget
+    for thread in _abandoned_threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def open_stream_bounded(
+    url: str, timeout: float, stall_timeout: float, cancel: threading.Event | None = None
+) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Open a stream and read one frame, giving up after `timeout` even if FFmpeg ignores its own timeouts.
+
+    The open runs in a helper thread (OpenCV releases the GIL); on timeout that thread is abandoned and
+    releases its capture itself when the blocking call finally returns (DNS lookups cannot be cut short).
+    """
+    display = redact_url(url)
+    if url.lower().startswith(("rtsp://", "rtsps://")):
+        # Set before opening: OpenCV reads it at each open. TCP survives NAT and packet loss; UDP does not.
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+    # FFmpeg gets a little less than the whole budget, so it normally gives up first and cleanly; the
+    # thread join below is only the backstop.
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(max(0.1, min(timeout * 0.9, timeout - 0.3)) * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(stall_timeout * 1000),
+    ]
+    result: dict = {}
+    lock = threading.Lock()
+    abandoned = False
+
+    def worker() -> None:
+        capture = None
+        try:
+            capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+            if not capture.isOpened():
+                result["why"] = "cannot connect, or not a supported stream"
+                return
+            ok, image = capture.read()
+            if not ok or image is None:
+                result["why"] = "connected, but no frame arrived"
+                return
+            with lock:
+                if not abandoned:
+                    result["capture"], result["image"], capture = capture, image, None
+        except cv2.error as exc:
+            result["why"] = one_line(exc)
+        finally:
+            if capture is not None:
+                capture.release()
+
+    thread = threading.Thread(target=worker, name=f"open {display}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
+        thread.join(min(0.1, max(0.0, deadline - time.monotonic())))
+    with lock:
+        if "capture" not in result and thread.is_alive():
+            abandoned = True
+            _abandoned_threads.append(thread)
+            why = "cancelled" if cancel and cancel.is_set() else f"no answer within {timeout:g} s"
+            raise UserError(f"cannot open stream {display}: {why}")
+    if "capture" not in result:
+        thread.join()  # it has finished or is about to: the reason is being written
+        why = redact_text(result.get("why", "unknown error"), url_secrets(url))
+        raise UserError(f"cannot open stream {display}: {why}")
+    return result["capture"], result["image"]

@@ -1,0 +1,326 @@
+"""Output sinks: annotated video, JSONL, CSV, COCO keypoint results and MOTChallenge txt, written atomically.
+
+Every sink writes into a hidden temporary file beside its target (`.NAME.partial-XXXX[.ext]`, made by
+core.atomic like every output's temporary) and renames it into place only on `close()`; `abort()`
+deletes it. A crash or SIGKILL therefore leaves only `.*.partial*` files, never a truncated file under
+the final name — so "the output exists" means "the output is complete", which is what `--resume`
+relies on.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from core.atomic import temp_beside
+from core.errors import UserError
+from core.keypoints import NAMES
+from core.records import Track
+from core.track.motchallenge import result_row
+from core.video.sources import Frame
+
+FORMATS = ("video", "jsonl", "csv", "coco", "mot")
+SUFFIXES = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
+# COCO rescoring (as HRNet does): mean score of the keypoints above this threshold, times the box score.
+COCO_KEYPOINT_THRESHOLD = 0.2
+
+
+class Sink(Protocol):
+    path: Path
+
+    def write(self, frame: Frame, tracks: list[Track], annotated: np.ndarray | None) -> None: ...
+
+    def close(self) -> None:
+        """Finish and move the file into place."""
+
+    def abort(self) -> None:
+        """Delete the temporary file; the final name is never created."""
+
+
+def output_paths(out_dir: Path, stem: str, formats: set[str] | list[str]) -> dict[str, Path]:
+    """Final file of each format: stem.mp4, stem.jsonl, stem.csv, stem.coco.json, stem.mot.txt."""
+    _check_formats(formats)
+    return {fmt: Path(out_dir) / f"{stem}{SUFFIXES[fmt]}" for fmt in FORMATS if fmt in formats}
+
+
+def partial_files(out_dir: Path, stem: str) -> list[Path]:
+    """Temporary files left by killed runs for this stem (safe to delete when no run is writing it)."""
+    return sorted(Path(out_dir).glob(f".{glob_escape(stem)}.*.partial*"))
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _check_formats(formats: set[str] | list[str]) -> None:
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise UserError(f"unknown output format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+
+
+def _temp_path(path: Path, suffix: str = "") -> Path:
+    """Create a unique hidden temp file beside `path`; UserError if the folder is not writable."""
+    try:
+        return temp_beside(path, suffix)
+    except OSError as exc:
+        raise UserError(f"cannot write to output folder {path.parent}: {exc.strerror or exc}") from None
+
+
+def _finite(value: float, digits: int) -> float | None:
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _box(box: np.ndarray) -> list[float | None]:
+    return [_finite(v, 2) for v in np.asarray(box, dtype=float).reshape(4)]
+
+
+def _keypoints(keypoints: np.ndarray | None) -> list[list[float | None]] | None:
+    if keypoints is None:
+        return None
+    return [[_finite(x, 2), _finite(y, 2), _finite(s, 4)] for x, y, s in np.asarray(keypoints, dtype=float)]
+
+
+class _AtomicTextSink:
+    """A text file written to a temp name and renamed into place on close()."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.temp = _temp_path(self.path)
+        self._file: io.TextIOWrapper | None = open(self.temp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self.frames = 0
+
+    def write(self, frame: Frame, tracks: list[Track], annotated: np.ndarray | None = None) -> None:
+        if self._file is None:
+            raise RuntimeError(f"{self.path.name}: write after close/abort")
+        self._write(self._file, frame, tracks)
+        self.frames += 1
+
+    def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
+        raise NotImplementedError
+
+    def _finish(self, file: io.TextIOWrapper) -> None:
+        """Hook for a closing bracket or similar."""
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            self._finish(file)
+            file.flush()
+            os.fsync(file.fileno())
+        finally:
+            file.close()
+        os.replace(self.temp, self.path)
+
+    def abort(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+        self.temp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close() if exc_type is None else self.abort()
+
+
+class JsonlSink(_AtomicTextSink):
+    """One JSON object per frame: {"frame", "time", "tracks": [{"id", "box", "score", "keypoints"}]}.
+
+    Coordinates are rounded to 2 decimals, scores to 4; `keypoints` is null for box-only tracks.
+    An optional `header` dict becomes a first line {"header": {...}} (e.g. weights trained or not).
+    """
+
+    def __init__(self, path: Path, header: dict | None = None):
+        super().__init__(path)
+        if header is not None:
+            self._file.write(json.dumps({"header": header}, allow_nan=False) + "\n")
+
+    def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
+        record = {
+            "frame": int(frame.index),
+            "time": _finite(frame.time, 4),
+            "tracks": [
+                {
+                    "id": int(t.id),
+                    "box": _box(t.box),
+                    "score": _finite(t.score, 4),
+                    "keypoints": _keypoints(t.keypoints),
+                }
+                for t in tracks
+            ],
+        }
+        file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
+
+
+def csv_header() -> list[str]:
+    columns = ["frame", "time", "id", "x1", "y1", "x2", "y2", "score"]
+    for name in NAMES:
+        columns += [f"{name}_x", f"{name}_y", f"{name}_score"]
+    return columns
+
+
+class CsvSink(_AtomicTextSink):
+    """One row per track per frame; keypoint cells are empty for box-only tracks."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(csv_header())
+
+    def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
+        for t in tracks:
+            row: list = [
+                int(frame.index),
+                _finite(frame.time, 4),
+                int(t.id),
+                *_box(t.box),
+                _finite(t.score, 4),
+            ]
+            keypoints = _keypoints(t.keypoints)
+            row += [v for point in keypoints for v in point] if keypoints else [""] * (3 * len(NAMES))
+            self._writer.writerow(["" if v is None else v for v in row])
+
+
+class CocoSink(_AtomicTextSink):
+    """COCO keypoint results (pycocotools `loadRes`), streamed as a JSON list so memory stays flat.
+
+    image_id = frame index + 1, or `image_ids[frame index]` when a map is given (frames not in the map
+    are skipped). keypoints = flat [x, y, v, ...] with v = the keypoint score; score = track score ×
+    mean score of the keypoints above 0.2 (HRNet's rescoring; 0 when none is). Box-only tracks are
+    skipped. Each result also carries "track_id".
+    """
+
+    def __init__(self, path: Path, image_ids: Mapping[int, int] | None = None):
+        super().__init__(path)
+        self.image_ids = image_ids
+        self._count = 0
+        self._file.write("[")
+
+    def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
+        if self.image_ids is None:
+            image_id = int(frame.index) + 1
+        elif frame.index in self.image_ids:
+            image_id = int(self.image_ids[frame.index])
+        else:
+            return
+        for t in tracks:
+            if t.keypoints is None:
+                continue
+            points = np.asarray(t.keypoints, dtype=float)
+            confident = points[:, 2][points[:, 2] > COCO_KEYPOINT_THRESHOLD]
+            keypoint_score = float(confident.mean()) if confident.size else 0.0
+            result = {
+                "image_id": image_id,
+                "category_id": 1,
+                "keypoints": [v for point in _keypoints(points) for v in point],
+                "score": _finite(float(t.score) * keypoint_score, 4),
+                "track_id": int(t.id),
+            }
+            file.write(("," if self._count else "") + "\n" + json.dumps(result, allow_nan=False))
+            self._count += 1
+
+    def _finish(self, file: io.TextIOWrapper) -> None:
+        file.write("\n]\n")
+
+
+class MotSink(_AtomicTextSink):
+    """MOTChallenge rows `frame,id,x,y,w,h,score,-1,-1,-1` with 1-based frame numbers."""
+
+    def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
+        file.writelines(result_row(frame.index + 1, t) for t in tracks)
+
+
+class VideoSink:
+    """MPEG-4 video (OpenCV's mp4v) of the annotated frames, or of the raw frames when none is given.
+
+    The temp file keeps the .mp4 extension, since OpenCV picks the container from it.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.temp = _temp_path(self.path, suffix=self.path.suffix or ".mp4")
+        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
+            str(self.temp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size
+        )
+        if not self._writer.isOpened():
+            self._writer = None
+            self.temp.unlink(missing_ok=True)
+            raise UserError(f"cannot write video {self.path}: OpenCV's mp4v writer did not open")
+        self.frames = 0
+
+    def write(self, frame: Frame, tracks: list[Track], annotated: np.ndarray | None = None) -> None:
+        if self._writer is None:
+            raise RuntimeError(f"{self.path.name}: write after close/abort")
+        image = frame.image if annotated is None else annotated
+        if (image.shape[1], image.shape[0]) != self.size:  # VideoWriter silently drops mismatched frames
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        self._writer.write(np.ascontiguousarray(image, dtype=np.uint8))
+        self.frames += 1
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.release()
+        with open(self.temp, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(self.temp, self.path)
+
+    def abort(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
+        self.temp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close() if exc_type is None else self.abort()
+
+
+def open_sinks(
+    out_dir: Path,
+    stem: str,
+    formats: set[str] | list[str],
+    fps: float,
+    size: tuple[int, int],
+    *,
+    header: dict | None = None,
+    image_ids: Mapping[int, int] | None = None,
+) -> list[Sink]:
+    """Open one sink per requested format; if any fails to open, the others are aborted first."""
+    paths = output_paths(out_dir, stem, formats)
+    sinks: list[Sink] = []
+    try:
+        for fmt, path in paths.items():
+            if fmt == "video":
+                sinks.append(VideoSink(path, fps, size))
+            elif fmt == "jsonl":
+                sinks.append(JsonlSink(path, header=header))
+            elif fmt == "csv":
+                sinks.append(CsvSink(path))
+            elif fmt == "coco":
+                sinks.append(CocoSink(path, image_ids=image_ids))
+            else:
+                sinks.append(MotSink(path))
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    return sinks
