@@ -1,7 +1,7 @@
 """`run.py bench`: crops/s, latency, parameters and FLOPs per attention preset, backend and precision.
 
 Writes bench.md (the table), bench.json (one object per row, with the machine) and bench.png
-(crops/s against parameters) to --out. See core/bench.py for how it measures.
+(crops/s against parameters) to --out. See core/bench/models.py for how it measures.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
 
-    group = parser.add_argument_group("tracker (defaults and why: core/tracker.py TrackerConfig)")
+    group = parser.add_argument_group("tracker (defaults and why: core/track/tracker.py TrackerConfig)")
     defaults = TrackerConfig()
     for field in dataclasses.fields(TrackerConfig):
         flag = "--" + field.name.replace("_", "-")

@@ -11,14 +11,14 @@ import torch
 from core.errors import UserError
 from core.model.checkpoint import load_model, save_checkpoint
 from core.model.hrnet import build_model
+from tests.support.helpers import ROOT
 from trainer.config import TrainConfig
 from trainer.train import train
 from trainer.weights import init_from_imagenet, init_from_pose
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import run  # noqa: E402  (the real entry point, in process)
-from tests.conftest import limit_torch_threads  # noqa: E402
+import run
+from tests.support.helpers import limit_torch_threads
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,13 @@
 """The training recipe: shipped TOML files, --set overrides and command-line flags."""
 
-from pathlib import Path
-
 import pytest
 
 from core.errors import UserError
+from tests.support.helpers import ROOT
 from trainer.commands import config_from_args, train_parser
 from trainer.config import TrainConfig, load_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "assets" / "configs"
+CONFIGS = ROOT / "assets" / "configs"
 RECIPES = {
     "w32_256x192": (32, (192, 256)),
     "w32_384x288": (32, (288, 384)),

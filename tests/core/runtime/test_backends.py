@@ -30,8 +30,7 @@ from core.runtime import (
     weights_digest,
 )
 from core.runtime.folding import relative_error
-from tests.conftest import limit_torch_threads, require, require_tool
-from tests.test_folding import randomize_batchnorm
+from tests.support.helpers import limit_torch_threads, randomize_batchnorm, require, require_tool
 
 FP32_TOLERANCE = 1e-4
 LOW_PRECISION_TOLERANCE = 1e-2

@@ -15,9 +15,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.conftest import loop_video
+from tests.support.helpers import ROOT, loop_video
 
-ROOT = Path(__file__).resolve().parents[1]
 FORMATS = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
 TINY = ["--width", "8", "--input-size", "64x96", "--no-progress"]
 

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from reference_hrnet import PoseHighResolutionNet, make_config, randomize_weights
 
 from core.errors import UserError
 from core.model.attention import PRESETS, attention_parameter_count, position_channels
 from core.model.complexity import attention_parameters, count_parameters
 from core.model.hrnet import ModelConfig, build_model
+from tests.support.reference_hrnet import PoseHighResolutionNet, make_config, randomize_weights
 
 torch.set_num_threads(2)
 SMALL = (64, 96)  # (w, h): any multiple of 32 exercises every branch and fusion

@@ -2,7 +2,6 @@
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch
 from core.model.checkpoint import save_checkpoint
 from core.model.hrnet import build_model
 from core.pose import codec
+from tests.support.helpers import ROOT
 from trainer.dataset import CocoKeypoints, detection_samples, ground_truth_samples, load_coco, load_detections
 from trainer.evaluate import (
     Predictions,
@@ -22,10 +22,9 @@ from trainer.evaluate import (
     write_results,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import run  # noqa: E402  (the real entry point, in process)
-from tests.conftest import limit_torch_threads  # noqa: E402
+import run
+from tests.support.helpers import limit_torch_threads
 
 _torch_threads = limit_torch_threads(1)  # two threads on two busy cores are far slower than one
 

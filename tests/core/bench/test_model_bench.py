@@ -17,7 +17,7 @@ from core.bench.models import (
     plan_backends,
 )
 from core.errors import UserError
-from tests.conftest import limit_torch_threads
+from tests.support.helpers import limit_torch_threads
 
 MACHINE_FIELDS = {"machine", "cpu", "gpu", "device", "threads", "torch", "tensorrt", "torch_tensorrt"}
 

@@ -31,10 +31,10 @@ from core.errors import UserError  # noqa: E402
 from core.model.checkpoint import save_checkpoint  # noqa: E402
 from core.model.hrnet import build_model  # noqa: E402
 from core.pipeline.threaded import PipelineConfig  # noqa: E402
-from tests.conftest import loop_video  # noqa: E402
+from tests.support.helpers import ROOT, loop_video  # noqa: E402
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
+
 INPUT_SIZE = (64, 96)  # a small crop keeps the CPU time of the untrained model negligible
 
 

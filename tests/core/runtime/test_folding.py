@@ -7,19 +7,7 @@ from torch import nn
 
 from core.model.hrnet import build_model
 from core.runtime.folding import fold_batchnorm
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Trained-looking BN statistics and affine terms, so folding has something to fold."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
-            module.bias.data = 0.1 * torch.randn(n, generator=generator)
-            module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
-            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
-    return model
+from tests.support.helpers import randomize_batchnorm
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

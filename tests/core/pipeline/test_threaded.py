@@ -27,7 +27,7 @@ from core.pose import codec
 from core.pose.estimator import PoseEstimator
 from core.video.sinks import open_sinks, partial_files
 from core.video.sources import open_source
-from tests.conftest import loop_video
+from tests.support.helpers import loop_video
 
 torch.set_num_threads(1)
 

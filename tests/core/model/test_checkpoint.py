@@ -5,7 +5,6 @@ import argparse
 import numpy as np
 import pytest
 import torch
-from reference_hrnet import randomize_weights
 
 from core.errors import UserError
 from core.model.checkpoint import (
@@ -17,6 +16,7 @@ from core.model.checkpoint import (
     save_checkpoint,
 )
 from core.model.hrnet import build_model
+from tests.support.reference_hrnet import randomize_weights
 
 torch.set_num_threads(2)
 SMALL = (64, 96)

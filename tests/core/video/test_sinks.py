@@ -21,7 +21,7 @@ from core.keypoints import NAMES, NUM_JOINTS, SKELETON
 from core.records import Track
 from core.video.sinks import CocoSink, JsonlSink, VideoSink, open_sinks, output_paths
 from core.video.sources import open_source
-from tests.conftest import ROOT
+from tests.support.helpers import ROOT
 
 FORMATS = {"video", "jsonl", "csv", "coco", "mot"}
 

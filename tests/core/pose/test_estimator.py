@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.model.hrnet import ModelConfig, build_model
 from core.pose.estimator import PoseEstimator
 from core.records import Pose
-from tests.conftest import limit_torch_threads
+from tests.support.helpers import limit_torch_threads
 
 
 class BrightSpotNet(nn.Module):

@@ -4,10 +4,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from reference_hrnet import randomize_weights
 
 from core.model.hrnet import build_model
 from core.model.onnx_export import INPUT_NAME, OUTPUT_NAME, PARITY_TOLERANCE, export_onnx
+from tests.support.reference_hrnet import randomize_weights
 
 torch.set_num_threads(2)
 SMALL = (64, 96)

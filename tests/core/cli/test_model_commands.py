@@ -5,7 +5,6 @@ import importlib.util
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +14,8 @@ from core.model.checkpoint import load_checkpoint, save_checkpoint
 from core.model.complexity import attention_parameters, count_flops, count_parameters
 from core.model.hrnet import build_model
 from core.model.paper import PAPER_ROWS
+from tests.support.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = "64x96"
 torch.set_num_threads(2)
 

@@ -1,0 +1,74 @@
+"""What many tests need: where the repository and the shared data are, skipping versus failing on a
+missing system tool (CI must have every one), short clips to test on, and torch thread limits."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("POSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# In CI every system tool a test needs is installed by .ci/run, so a missing one is a failure there.
+STRICT = bool(os.environ.get("CI"))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when an external prerequisite is missing; fail in CI, where it must exist."""
+    if not condition:
+        if STRICT:
+            pytest.fail(f"missing in CI: {reason}")
+        pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    return path
+
+
+def loop_video(path: Path, source: Path, frames: int, size: tuple[int, int] = (320, 180)) -> Path:
+    """A clip of `frames` frames looping a shared video, scaled down: long enough to stop, pause or
+    kill mid-way, small enough to stay quick."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    images = []
+    while (read := capture.read())[0]:
+        images.append(cv2.resize(read[1], size))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+    for i in range(frames):
+        writer.write(images[i % len(images)])
+    writer.release()
+    return path
+
+
+def limit_torch_threads(count: int | None):
+    """An autouse fixture for a test module: at most `count` torch threads in each test (None: as
+    many as the code under test sets), and the previous number back afterwards, so a module's
+    setting never leaks into the next. Assign it to a module-level name to use it."""
+
+    @pytest.fixture(autouse=True)
+    def torch_threads():
+        previous = torch.get_num_threads()
+        if count is not None:
+            torch.set_num_threads(min(count, previous))
+        yield
+        torch.set_num_threads(previous)
+
+    return torch_threads
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Trained-looking BN statistics and affine terms, so folding has something to fold."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
+            module.bias.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
+    return model
