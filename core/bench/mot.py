@@ -36,7 +36,7 @@ from core.track import (
 )
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mot15"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot15"
 
 
 def run_sort(detections: MotTable) -> MotTable:

@@ -32,7 +32,7 @@ from core.errors import UserError
 from core.model import DEFAULT_INPUT_SIZE, parse_size
 from core.pipeline import Models, Pipeline, PipelineConfig, build_models, new_tracker, sequential_step
 
-SHARED_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"
+SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
 FORMATS = ("video", "jsonl", "csv", "coco", "mot")
 
 
