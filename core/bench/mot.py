@@ -64,7 +64,7 @@ def run_ours(detections: MotTable, config: TrackerConfig | None = None) -> MotTa
     tracker = Tracker(config or TrackerConfig())
     rows = []
     for number, frame in detections_by_frame(detections):
-        for track in tracker.update(frame):
+        for track in tracker.update(frame, timestamp=(number - 1) / TUD_FPS):
             rows.append((number, track.id, *track.box))
     return _table(rows)
 
