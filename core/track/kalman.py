@@ -19,6 +19,8 @@ nothing else, and the Mahalanobis gate of a lost track widens with the seconds i
 Process noise Q and measurement noise R are recomputed from the current height before each step.
 """
 
+import functools
+
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
@@ -61,6 +63,7 @@ class BoxKalman:
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.F = np.eye(8)
         kf.H = np.eye(4, 8)
+        kf.Q = np.zeros((8, 8))  # this filter's own: predict() writes it in place
         z = xyxy_to_xyah(box)[0]
         kf.x = np.r_[z, np.zeros(4)][:, None]
         h = z[3]
@@ -87,8 +90,10 @@ class BoxKalman:
         """Advance the estimate by dt >= 0 seconds."""
         dt = max(float(dt), 0.0)
         h = max(self.height, 1.0)
-        self.kf.F[:4, 4:] = np.eye(4) * dt
-        self.kf.Q = process_noise(dt, self.position_noise * h, self.velocity_noise * h)
+        transition, scaled, aspect = _step_matrices(dt, self.position_noise, self.velocity_noise)
+        self.kf.F = transition
+        np.multiply(scaled, h * h, out=self.kf.Q)
+        self.kf.Q += aspect
         if self.kf.x[3, 0] + self.kf.x[7, 0] * dt <= 1.0:  # never shrink the height below a pixel
             self.kf.x[7, 0] = 0.0
         self.kf.predict()
@@ -121,24 +126,41 @@ class BoxKalman:
         return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(covariance), diff)
 
 
-def process_noise(dt: float, position_std: float, velocity_std: float) -> np.ndarray:
-    """Q of dt seconds: position random walk (std per √s) plus white-noise acceleration (velocity std
-    per √s) for x, y and h; the aspect's own, height-free, figures for a."""
-    stds = np.array(
-        [
-            [position_std, velocity_std],
-            [position_std, velocity_std],
-            [ASPECT_NOISE, ASPECT_VELOCITY_NOISE],
-            [position_std, velocity_std],
-        ]
+def process_noise(dt: float, height: float, position_noise: float, velocity_noise: float) -> np.ndarray:
+    """Q of dt seconds for a box `height` pixels tall: position random walk (box heights per √s) plus
+    white-noise acceleration (box heights per second per √s) for x, y and h; the aspect's own figures."""
+    _, scaled, aspect = _step_matrices(dt, position_noise, velocity_noise)
+    return height * height * scaled + aspect
+
+
+@functools.lru_cache(maxsize=8)
+def _step_matrices(
+    dt: float, position_noise: float, velocity_noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F, Q of x, y, h per squared pixel of height, Q of the aspect) for a step of dt seconds, read-only;
+    every track of a frame steps the same dt, so a frame computes them once."""
+    transition = np.eye(8)
+    transition[_POSITIONS, _VELOCITIES] = dt
+    walk = np.array([position_noise, position_noise, 0.0, position_noise]) ** 2
+    acceleration = np.array([velocity_noise, velocity_noise, 0.0, velocity_noise]) ** 2
+    scaled = _integrated(dt, walk, acceleration)
+    aspect = _integrated(
+        dt, np.array([0, 0, ASPECT_NOISE**2, 0]), np.array([0, 0, ASPECT_VELOCITY_NOISE**2, 0])
     )
+    for matrix in (transition, scaled, aspect):
+        matrix.flags.writeable = False
+    return transition, scaled, aspect
+
+
+def _integrated(dt: float, walk: np.ndarray, acceleration: np.ndarray) -> np.ndarray:
     q = np.zeros((8, 8))
-    for i, (walk, acceleration) in enumerate(stds):
-        a2 = acceleration * acceleration
-        q[i, i] = walk * walk * dt + a2 * dt**3 / 3
-        q[i, i + 4] = q[i + 4, i] = a2 * dt**2 / 2
-        q[i + 4, i + 4] = a2 * dt
+    q[_POSITIONS, _POSITIONS] = walk * dt + acceleration * dt**3 / 3
+    q[_POSITIONS, _VELOCITIES] = q[_VELOCITIES, _POSITIONS] = acceleration * dt**2 / 2
+    q[_VELOCITIES, _VELOCITIES] = acceleration * dt
     return q
+
+
+_POSITIONS, _VELOCITIES = np.arange(4), np.arange(4, 8)
 
 
 def box_estimates(filters: list[BoxKalman]) -> np.ndarray:
