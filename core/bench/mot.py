@@ -1,18 +1,28 @@
-"""Tracker benchmark: accuracy on MOT15 TUD sequences (SORT vs ours) and update time per frame.
+"""Tracker benchmark: accuracy on MOT15 TUD sequences (SORT vs ours), accuracy when frames are dropped,
+and update time per frame.
 
     python -m core.bench.mot [--data ../shared/data/mot15] [--repeats 5]
+    python -m core.bench.mot --keep all,every:2,every:3,random:0.5 --seed 0,1,2,3,4 --fps 25,10 --skip-timing
 
 Accuracy uses the sequences' public detections (det.txt) and core.track.metrics; SORT is our
-reimplementation of abewley/sort (core.bench.sort_reference). Timing runs the tracker on synthetic scenes of
+reimplementation of abewley/sort (core.bench.sort_reference). The frame-drop table replays the
+detections of the kept frames only (`--keep`: all | every:N | random:P, each frame kept with
+probability P, one draw per `--seed`), stamped `(frame - 1) / fps`, and scores those frames only, as a
+live source that keeps its newest frame would feed the tracker. `--fps` is the rate the frames are
+stamped with: 25 is TUD's real rate; other values replay the same pictures as if people moved
+25 / fps times as fast and occlusions lasted fps / 25 times as long (a check that the time-based
+settings are not tuned to one rate). Timing runs the tracker on synthetic scenes of
 5, 20 and 50 people walking straight lines with box noise and occasional missed detections, and
 compares the per-frame update time with `linear_sum_assignment` alone on a matrix of the same size.
 Times are medians over repeats after a warm-up.
 """
 
+import math
 import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +31,7 @@ from scipy.optimize import linear_sum_assignment
 from core.bench.sort_reference import Sort
 from core.cli.entry import script
 from core.cli.options import CommandParser
+from core.errors import UserError
 from core.records import Detection
 from core.track import (
     MotCounts,
@@ -36,7 +47,8 @@ from core.track import (
 )
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot15"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot15"  # beside the repository
+TUD_FPS = 25.0
 
 
 def run_sort(detections: MotTable) -> MotTable:
@@ -52,7 +64,7 @@ def run_ours(detections: MotTable, config: TrackerConfig | None = None) -> MotTa
     tracker = Tracker(config or TrackerConfig())
     rows = []
     for number, frame in detections_by_frame(detections):
-        for track in tracker.update(frame):
+        for track in tracker.update(frame, timestamp=(number - 1) / TUD_FPS):
             rows.append((number, track.id, *track.box))
     return _table(rows)
 
@@ -70,7 +82,7 @@ def accuracy(data: Path, config: TrackerConfig | None = None) -> dict[str, list[
     for name in SEQUENCES:
         det_path, gt_path = sequence_file(data / name, "det"), sequence_file(data / name, "gt")
         if det_path is None or gt_path is None:
-            raise SystemExit(f"missing det.txt or gt.txt under {data / name}")
+            raise UserError(f"missing det.txt or gt.txt under {data / name}")
         detections, gt = load_detections(det_path), load_ground_truth(gt_path)
         tables["SORT"].append((name, evaluate_sequence(gt, run_sort(detections))))
         tables["ours"].append((name, evaluate_sequence(gt, run_ours(detections, config))))
@@ -80,6 +92,125 @@ def accuracy(data: Path, config: TrackerConfig | None = None) -> dict[str, list[
             total = total + counts
         rows.append(("OVERALL", total))
     return tables
+
+
+@dataclass(frozen=True)
+class KeepRule:
+    """Which frames the tracker sees: "all", "every" N-th (the first, then every N-th after it), or
+    "random": each frame independently with probability P (a live source dropping frames)."""
+
+    kind: str
+    value: float = 1.0
+
+    @property
+    def label(self) -> str:
+        return "all" if self.kind == "all" else f"{self.kind}:{self.value:g}"
+
+    def frames(self, num_frames: int, seed: int = 0, stream: int = 0) -> np.ndarray:
+        """Kept 1-based frame numbers in order; `stream` separates the draws of several sequences."""
+        numbers = np.arange(1, num_frames + 1)
+        if self.kind == "every":
+            return numbers[:: int(self.value)]
+        if self.kind == "random":
+            return numbers[np.random.default_rng([seed, stream]).random(num_frames) < self.value]
+        return numbers
+
+
+def parse_keep(text: str) -> KeepRule:
+    """`all`, `every:N` (N >= 1) or `random:P` (0 < P <= 1); UserError otherwise."""
+    kind, _, value = text.strip().partition(":")
+    try:
+        if kind == "all" and not value:
+            return KeepRule("all")
+        if kind == "every" and int(value) >= 1:
+            return KeepRule("every", int(value))
+        if kind == "random" and 0 < float(value) <= 1:
+            return KeepRule("random", float(value))
+    except ValueError:
+        pass
+    raise UserError(f"--keep: expected all, every:N (N >= 1) or random:P (0 < P <= 1), got {text!r}")
+
+
+def _number_list(text: str, name: str, parse: type) -> list:
+    """Comma-separated numbers for a list option; UserError naming the option for anything else."""
+    try:
+        values = [parse(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise UserError(f"{name}: values must be finite and not negative, got {text!r}")
+    return values
+
+
+def select_frames(table: MotTable, kept: np.ndarray) -> MotTable:
+    """The rows of the kept frames, renumbered 1..len(kept) so the evaluation sees consecutive frames."""
+    rank = np.zeros(max(int(kept.max(initial=0)), table.num_frames) + 1, dtype=np.int64)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    new = rank[table.frames]
+    keep = new > 0
+    return MotTable(new[keep], table.ids[keep], table.boxes[keep], table.scores[keep])
+
+
+def replay(
+    detections: MotTable, kept: np.ndarray, fps: float, config: TrackerConfig | None = None
+) -> MotTable:
+    """Our tracker on the kept frames only, each stamped (frame - 1) / fps; results in original frames."""
+    tracker = Tracker(config or TrackerConfig())
+    frames = dict(detections_by_frame(detections, int(kept.max(initial=0))))
+    rows = []
+    for number in kept.tolist():
+        for track in tracker.update(frames.get(number, []), timestamp=(number - 1) / fps):
+            rows.append((number, track.id, *track.box))
+    return _table(rows)
+
+
+def frame_drop(
+    data: Path,
+    rules: list[KeepRule],
+    seeds: list[int],
+    fps: float = TUD_FPS,
+    config: TrackerConfig | None = None,
+) -> list[tuple[str, float, MotCounts]]:
+    """(label, frames seen per second, counts over both sequences) per rule, and per seed if random."""
+    sequences = []
+    for name in SEQUENCES:
+        det_path, gt_path = sequence_file(data / name, "det"), sequence_file(data / name, "gt")
+        if det_path is None or gt_path is None:
+            raise UserError(f"missing det.txt or gt.txt under {data / name}")
+        detections, gt = load_detections(det_path), load_ground_truth(gt_path)
+        sequences.append((detections, gt, max(detections.num_frames, gt.num_frames)))
+    rows = []
+    for rule in rules:
+        for seed in seeds if rule.kind == "random" else [0]:
+            total, seen, frames = MotCounts(), 0, 0
+            for stream, (detections, gt, num_frames) in enumerate(sequences):
+                kept = rule.frames(num_frames, seed, stream)
+                results = replay(detections, kept, fps, config)
+                total = total + evaluate_sequence(select_frames(gt, kept), select_frames(results, kept))
+                seen, frames = seen + len(kept), frames + num_frames
+            label = rule.label + (f" seed {seed}" if rule.kind == "random" else "")
+            rows.append((label, fps * seen / frames, total))
+    return rows
+
+
+def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
+    """The frame-drop table; random rules with several seeds also get a mean row (of the ratios)."""
+    lines = [f"{'frames kept':<24} {'seen fps':>8} {'MOTA':>6} {'IDF1':>6} {'IDSW':>5}", "-" * 53]
+    groups: dict[str, list[tuple[float, MotCounts]]] = {}
+    for label, seen, c in rows:
+        lines.append(f"{label:<24} {seen:8.1f} {100 * c.mota:6.1f} {100 * c.idf1:6.1f} {c.idsw:5d}")
+        if " seed " in label:
+            groups.setdefault(label.split(" seed ")[0], []).append((seen, c))
+    for label, group in groups.items():
+        if len(group) > 1:
+            mean = [
+                statistics.mean(v) for v in zip(*[(s, c.mota, c.idf1, c.idsw) for s, c in group], strict=True)
+            ]
+            lines.append(
+                f"{label + f' mean of {len(group)}':<24} {mean[0]:8.1f} {100 * mean[1]:6.1f} "
+                f"{100 * mean[2]:6.1f} {mean[3]:5.1f}"
+            )
+    return "\n".join(lines)
 
 
 def synthetic_scene(people: int, frames: int, seed: int = 0) -> list[list[Detection]]:
@@ -163,9 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="folder holding TUD-Campus/ and TUD-Stadtmitte/"
     )
+    parser.add_argument(
+        "--keep",
+        default="all,every:2,every:3,random:0.5",
+        help="frame-drop table: comma-separated rules all | every:N | random:P (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", default="0,1,2,3,4", help="draws for random:P rules, comma-separated (default %(default)s)"
+    )
+    parser.add_argument(
+        "--fps",
+        default=f"{TUD_FPS:g}",
+        help="rates to stamp the frames with, comma-separated; one table each (default %(default)s, TUD's)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (median reported)")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--skip-frame-drop", action="store_true")
     args = parser.parse_args(argv)
+    rules = [parse_keep(text) for text in args.keep.split(",")]
+    seeds = [int(s) for s in _number_list(args.seed, "--seed", int)]
+    rates = _number_list(args.fps, "--fps", float)
+    if not all(rate > 0 for rate in rates):
+        raise UserError(f"--fps: rates must be positive, got {args.fps!r}")
 
     print(machine_line())
     tables = accuracy(args.data)
@@ -175,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             + (" (max_age 1, min_hits 3, IoU 0.3)" if name == "SORT" else " (default TrackerConfig)")
         )
         print(format_table(rows))
+    if not args.skip_frame_drop:
+        for fps in rates:
+            print(f"\nFrame drops, TUD-Campus + TUD-Stadtmitte stamped at {fps:g} fps, kept frames scored")
+            print(format_frame_drop(frame_drop(args.data, rules, seeds, fps)))
     if not args.skip_timing:
         print(
             f"\nTracker update time per frame (median of {args.repeats} runs of 200 frames after 20 warm-up)"

@@ -4,6 +4,7 @@
     python run.py mot --det mot15/ --out results/      # every sequence folder holding det.txt
 
 Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); defaults are the config's.
+Frame N is stamped (N - 1) / rate seconds, the rate from the sequence's seqinfo.ini, else `--fps`.
 """
 
 from pathlib import Path
@@ -18,6 +19,7 @@ from core.track import (
     detections_by_frame,
     load_detections,
     sequence_file,
+    sequence_frame_rate,
     write_results,
 )
 
@@ -32,6 +34,8 @@ def track_file(
     """Track one det.txt into a results file; returns the number of result rows."""
     table = load_detections(det_path, min_score)
     tracker = Tracker(config)
+    folder = det_path.parent.parent if det_path.parent.name == "det" else det_path.parent
+    fps = sequence_frame_rate(folder) or config.fps
     results = []
     frames = detections_by_frame(table)
     for number, detections in tqdm(
@@ -42,7 +46,7 @@ def track_file(
         disable=not progress,
         leave=False,
     ):
-        results.append((number, tracker.update(detections)))
+        results.append((number, tracker.update(detections, timestamp=(number - 1) / fps)))
     write_results(out_path, results)
     return sum(len(tracks) for _, tracks in results)
 

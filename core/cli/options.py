@@ -87,11 +87,15 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
 
-    group = parser.add_argument_group("tracker (defaults and why: core/track/tracker.py TrackerConfig)")
+    group = parser.add_argument_group(
+        "tracker (defaults and why: core/track/tracker.py TrackerConfig; times are in seconds, "
+        "--max-age and --relink-growth counted frames in earlier versions)"
+    )
     defaults = TrackerConfig()
     for field in dataclasses.fields(TrackerConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
+        unit = f"{field.metadata['unit']}; " if "unit" in field.metadata else ""
         if isinstance(default, bool):
             group.add_argument(
                 flag,
@@ -107,7 +111,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
                 default=default,
                 dest=field.name,
                 metavar=field.name.upper(),
-                help=f"(default {default:g})" if isinstance(default, float) else f"(default {default})",
+                help=f"({unit}default {default:g})"
+                if isinstance(default, float)
+                else f"({unit}default {default})",
             )
 
 

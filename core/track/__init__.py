@@ -9,6 +9,7 @@ from core.track.motchallenge import (
     load_ground_truth,
     load_results,
     sequence_file,
+    sequence_frame_rate,
     write_results,
 )
 from core.track.tracker import Tracker, TrackerConfig
@@ -25,5 +26,6 @@ __all__ = [
     "load_ground_truth",
     "load_results",
     "sequence_file",
+    "sequence_frame_rate",
     "write_results",
 ]

@@ -167,6 +167,24 @@ def write_results(path: str | Path, tracks_by_frame: Iterable[tuple[int, list[Tr
     write_text_atomic(path, format_results(tracks_by_frame))
 
 
+def sequence_frame_rate(sequence: Path) -> float | None:
+    """`frameRate` from a sequence folder's seqinfo.ini (MOTChallenge), or None when it has none."""
+    info = sequence / "seqinfo.ini"
+    if not info.is_file():
+        return None
+    for line in info.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().lower() == "framerate":
+            try:
+                rate = float(value)
+            except ValueError:
+                raise UserError(f"{info}: frameRate is not a number: {value.strip()!r}") from None
+            if not (rate > 0 and np.isfinite(rate)):
+                raise UserError(f"{info}: frameRate must be positive, got {value.strip()}")
+            return rate
+    return None
+
+
 def sequence_file(sequence: Path, kind: str) -> Path | None:
     """A sequence folder's `kind` file ("gt" or "det"): `SEQ/gt/gt.txt` (MOTChallenge) or `SEQ/gt.txt`."""
     for candidate in (sequence / kind / f"{kind}.txt", sequence / f"{kind}.txt"):

@@ -1,7 +1,8 @@
 """Multi-person tracker: Kalman prediction, Hungarian association on IoU (+ OKS for poses), life cycle.
 
-Per frame (`Tracker.update`):
-1. every track's Kalman filter (core.track.kalman) predicts its box for this frame;
+Per frame (`Tracker.update(observations, timestamp)`):
+1. every track's Kalman filter (core.track.kalman) predicts its box across the seconds since the last
+   frame the tracker saw (frames a live source dropped are simply not seen: they are no misses);
 2. round 1: confident observations (score >= high_score) against confirmed tracks, then what is left
    against lost tracks (the cascade); cost 1 - IoU, blended with OKS where both sides have keypoints;
    pairs are gated by minimum IoU (or OKS), by box height ratio and, for lost tracks, by the Kalman
@@ -14,15 +15,21 @@ Per frame (`Tracker.update`):
 6. a track reaching min_hits consecutive matches is confirmed; if it continues the extrapolated path
    of a lost track it takes that track's id (relinking after long occlusions), else a new id.
 
-Life cycle: tentative --(min_hits matches in a row)--> confirmed --(missed)--> lost --(matched)-->
-confirmed with the same id; a tentative track missed once, or a lost one missed more than max_age
-frames in a row, is removed. Ids are handed out on confirmation, counting up, never reused.
+Life cycle: tentative --(min_hits matches in a row among the frames seen)--> confirmed --(missed)-->
+lost --(matched)--> confirmed with the same id; a tentative track missed once, or a lost one unseen for
+more than max_age seconds, is removed. Ids are handed out on confirmation, counting up, never reused.
+
+Time is in seconds throughout (Kalman velocities and noise, max_age, relink growth), from the
+timestamps given to `update` (capture time for live sources, presentation time for files, frame / fps
+for MOTChallenge files), so the tracker behaves the same at 5 or 50 frames per second and across
+irregular gaps.
 
 Every track owns one filterpy KalmanFilter (core.track.kalman.BoxKalman); keypoints of Pose observations
 are smoothed per joint by a One-Euro filter (core.track.smoothing).
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -34,13 +41,18 @@ from core.track.kalman import BoxKalman, box_estimates
 from core.track.smoothing import OneEuroFilter
 
 
+def _in(unit: str) -> dict:
+    """Field metadata naming a setting's unit (shown by the CLI's help)."""
+    return {"unit": unit}
+
+
 @dataclass
 class TrackerConfig:
-    """Tracker settings. The defaults meet the MOT15 TUD targets with one setting for both sequences.
+    """Tracker settings; times in seconds, sizes in box heights. Why each default:
 
-    They were chosen by a random search over these fields on TUD-Campus + TUD-Stadtmitte (public
-    detections, `python -m core.bench.mot`), then taken from the middle of the region where most
-    neighbouring settings also meet the targets, not from its best corner. Why each value:
+    The values follow from how people move and how long they stay hidden, stated per second so they
+    hold at any frame rate; MOT15 TUD-Campus + TUD-Stadtmitte (`python -m core.bench.mot`, 25 fps,
+    also with frames dropped) checked them, and neighbouring values score the same there.
 
     - high_score 0.6, low_score 0.1: ByteTrack's split. Public MOT15 detections score 0.5-1.0; the
       0.5-0.6 band is mostly partly hidden people, good for keeping a track but not for starting one.
@@ -50,92 +62,141 @@ class TrackerConfig:
     - low_min_iou 0.5: weak boxes must overlap the prediction well (ByteTrack's value).
     - max_height_change 0.3: a pair whose box heights differ by more than e^0.3 ≈ 1.35× is two people at
       different depths (one behind the other overlaps well in IoU but not in height).
-    - min_hits 3: three matches in a row before a track is reported, as SORT.
-    - max_age 80 frames (~3 s at 25 fps): TUD people stay hidden behind passers-by for up to ~1.5 s;
-      a lost track keeps predicting with its velocity and widens its gate as its covariance grows.
+    - min_hits 3: three matches in a row (among the frames the tracker sees) before a track is
+      reported, as SORT; a count of detections, not of time, because it guards against detector noise.
+    - max_age 3 s: people stay hidden behind passers-by or pillars for 1-2 s (walking at ~1 body height
+      per second behind someone ~1 m wide); twice that keeps their id without keeping a gone person's
+      track long. A lost track keeps predicting and its gate widens with the seconds lost.
     - gate_chi2 20: lost tracks only accept boxes within this squared Mahalanobis distance (4 dof) of
       their prediction. The 95 % bound is 9.5, but the velocity of a lost track is a guess.
     - gate_tracked False: for tracks seen last frame IoU + height already suffice.
     - cascade True: tracks seen last frame choose first, lost tracks take what is left (DeepSORT);
       otherwise a lost track next to a tracked person steals her box.
-    - relink True (distance 0.5 + 0.01 per frame lost, in box heights): a track confirmed now takes
-      the id of a lost track whose extrapolated path it continues, so a person who reappears after a
-      long occlusion, when the lost track's box no longer overlaps, keeps her id.
-    - position_weight 1/20, process_weight 1/100, velocity_weight 1/250 of the box height (Kalman noise
-      standard deviations, see core.track.kalman): measurement noise as DeepSORT; less process noise than
-      DeepSORT's 1/20 (pedestrians move smoothly) makes the prediction stiffer and the gate tighter.
+    - relink True, distance 0.5 + 0.25 per second lost (box heights): a track confirmed now takes the
+      id of a lost track whose extrapolated path it continues, so a person who reappears after a long
+      occlusion, when the lost track's box no longer overlaps, keeps her id. Half a height is where
+      a detection of the same person lands; 0.25 h/s (0.4 m/s) is the spread of walking speeds.
+    - position_weight 1/20 of the box height: detection noise (DeepSORT's). position_noise 1/20 h per
+      √s and velocity_noise 0.3 h/s per √s: the Kalman process noise in time, see core.track.kalman
+      (a walker's velocity changes by ~0.5 m/s within a second; the box centre sways ~8 cm a second).
     - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
     - OKS: weight 0.5 and gate 0.5 (COCO's loose-match level); keypoints count from score 0.3.
     - One-Euro min_cutoff 1 Hz, beta 3 (per box height per second), d_cutoff 1 Hz: at rest keypoint
       jitter drops ~5×, and a sudden move of a whole body height is 90 % followed within two frames.
+    - fps 30: the clock when `update` gets no timestamps (frame / fps), and the step taken when a
+      timestamp does not move forward (a repeated frame or a source whose clock restarts).
     """
 
-    high_score: float = 0.6
-    low_score: float = 0.1
-    new_track_score: float = 0.6
+    high_score: float = field(default=0.6, metadata=_in("detection score"))
+    low_score: float = field(default=0.1, metadata=_in("detection score"))
+    new_track_score: float = field(default=0.6, metadata=_in("detection score"))
     min_iou: float = 0.2
     low_min_iou: float = 0.5
-    max_height_change: float = 0.3
-    min_hits: int = 3
-    max_age: int = 80
-    gate_chi2: float = 20.0
+    max_height_change: float = field(default=0.3, metadata=_in("log of the height ratio"))
+    min_hits: int = field(default=3, metadata=_in("matches in a row"))
+    max_age: float = field(default=3.0, metadata=_in("seconds; counted frames in earlier versions"))
+    gate_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
     gate_tracked: bool = False
     cascade: bool = True
     reupdate: bool = False
     relink: bool = True
-    relink_distance: float = 0.5
-    relink_growth: float = 0.01
-    relink_height: float = 0.3
-    position_weight: float = 1.0 / 20.0
-    process_weight: float = 1.0 / 100.0
-    velocity_weight: float = 1.0 / 250.0
+    relink_distance: float = field(default=0.5, metadata=_in("box heights"))
+    relink_growth: float = field(
+        default=0.25, metadata=_in("box heights per second; per frame in earlier versions")
+    )
+    relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
+    position_weight: float = field(default=1.0 / 20.0, metadata=_in("box heights"))
+    position_noise: float = field(default=1.0 / 20.0, metadata=_in("box heights per √s"))
+    velocity_noise: float = field(default=0.3, metadata=_in("box heights per second per √s"))
     output_box: str = "mean"  # "detection" | "filter" | "mean"
     oks_weight: float = 0.5
     min_oks: float = 0.5
-    keypoint_threshold: float = 0.3
+    keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score"))
     smoothing: bool = True
-    min_cutoff: float = 1.0
-    beta: float = 3.0
-    d_cutoff: float = 1.0
-    fps: float = 30.0
+    min_cutoff: float = field(default=1.0, metadata=_in("Hz"))
+    beta: float = field(default=3.0, metadata=_in("per box height per second"))
+    d_cutoff: float = field(default=1.0, metadata=_in("Hz"))
+    fps: float = field(default=30.0, metadata=_in("frames per second"))
 
     def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type is bool:
+                if not isinstance(value, bool | np.bool_):
+                    raise UserError(f"tracker {item.name} must be true or false, got {value!r}")
+                continue
+            if item.type is str:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise UserError(f"tracker {item.name} must be a number, got {value!r}")
+            low, high, open_low = _RANGES[item.name]
+            if not (math.isfinite(value) and (value > low if open_low else value >= low) and value <= high):
+                bound = f"{'>' if open_low else '>='} {low:g}" + (
+                    "" if high == math.inf else f" and <= {high:g}"
+                )
+                raise UserError(f"tracker {item.name} must be finite and {bound}, got {value}")
+        if self.min_hits != int(self.min_hits):
+            raise UserError(f"tracker min_hits must be a whole number, got {self.min_hits}")
+        if self.low_score > self.high_score:
+            raise UserError(
+                f"tracker low_score ({self.low_score:g}) must not exceed high_score ({self.high_score:g})"
+            )
         if self.output_box not in ("detection", "filter", "mean"):
-            raise UserError(f"output_box must be 'detection', 'filter' or 'mean', got {self.output_box!r}")
-        if self.min_hits < 1 or self.max_age < 0:
-            raise UserError("min_hits must be >= 1 and max_age >= 0")
-        if not 0 <= self.low_score <= self.high_score:
-            raise UserError("scores must satisfy 0 <= low_score <= high_score")
-        for name in ("min_iou", "low_min_iou", "min_oks", "oks_weight"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UserError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        positive = ("fps", "min_cutoff", "d_cutoff", "position_weight", "process_weight", "velocity_weight")
-        if any(getattr(self, name) <= 0 for name in positive) or self.beta < 0:
-            raise UserError(f"{', '.join(positive)} must be positive and beta >= 0")
+            raise UserError(
+                f"tracker output_box must be 'detection', 'filter' or 'mean', got {self.output_box!r}"
+            )
+
+
+# (lower bound, upper bound, lower bound excluded) of every numeric TrackerConfig field.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "high_score": (0.0, math.inf, False),
+    "low_score": (0.0, math.inf, False),
+    "new_track_score": (0.0, math.inf, False),
+    "min_iou": (0.0, 1.0, False),
+    "low_min_iou": (0.0, 1.0, False),
+    "max_height_change": (0.0, math.inf, False),
+    "min_hits": (1.0, math.inf, False),
+    "max_age": (0.0, math.inf, False),
+    "gate_chi2": (0.0, math.inf, False),
+    "relink_distance": (0.0, math.inf, False),
+    "relink_growth": (0.0, math.inf, False),
+    "relink_height": (0.0, math.inf, False),
+    "position_weight": (0.0, math.inf, True),
+    "position_noise": (0.0, math.inf, True),
+    "velocity_noise": (0.0, math.inf, True),
+    "oks_weight": (0.0, 1.0, False),
+    "min_oks": (0.0, 1.0, False),
+    "keypoint_threshold": (0.0, 1.0, False),
+    "min_cutoff": (0.0, math.inf, True),
+    "beta": (0.0, math.inf, False),
+    "d_cutoff": (0.0, math.inf, True),
+    "fps": (0.0, math.inf, True),
+}
 
 
 class _Track:
     """The tracker's private state for one person."""
 
-    def __init__(self, box: np.ndarray, score: float, frame: int, config: TrackerConfig):
-        self.kalman = BoxKalman(box, config.position_weight, config.velocity_weight, config.process_weight)
+    def __init__(self, box: np.ndarray, score: float, frame: int, time: float, config: TrackerConfig):
+        self.kalman = BoxKalman(box, config.position_weight, config.velocity_noise, config.position_noise)
         self.id = 0  # public id, given on confirmation
         self.state = "tentative"
         self.hits = self.streak = 1
-        self.age = self.time_since_update = 0
+        self.age = self.time_since_update = 0  # frames seen
         self.score = float(score)
         self.box = box.copy()  # last observed box
         self.first_frame = self.last_frame = frame
+        self.last_time = time  # seconds, of the last observation
         self.last_state = self.kalman.snapshot()  # filter state right after the last observation
         self.keypoints: np.ndarray | None = None
         self.smoother = (
             OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         )
 
-    def predict(self) -> None:
-        self.kalman.predict()
+    def predict(self, dt: float) -> None:
+        self.kalman.predict(dt)
         self.age += 1
         self.time_since_update += 1
 
@@ -152,11 +213,14 @@ class _Track:
 
 
 class Tracker:
-    """`update(observations) -> confirmed tracks matched in this frame`; one call per frame."""
+    """`update(observations, timestamp) -> confirmed tracks matched in this frame`; one call per frame
+    the tracker sees (frames dropped before it are never passed, so they never count as misses)."""
 
     def __init__(self, config: TrackerConfig | None = None):
         self.config = config or TrackerConfig()
-        self.frame = 0
+        self.frame = 0  # frames seen
+        self.time = 0.0  # seconds, on the tracker's clock (see _advance_clock)
+        self._offset = 0.0  # added to timestamps after a source's clock went backwards
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -166,13 +230,14 @@ class Tracker:
         return [self._record(t, t.kalman.box) for t in self._tracks]
 
     def update(self, observations: list[Detection | Pose], timestamp: float | None = None) -> list[Track]:
-        """Advance one frame. `timestamp` (seconds) drives the keypoint smoother; default frame / fps."""
+        """Advance to the frame taken at `timestamp` seconds (default: one frame period, 1 / fps, after
+        the previous one): predict every track across the time since the last frame, then match."""
         c = self.config
-        self.frame += 1
         boxes, scores, keypoints = _validate(observations)
-        time = (self.frame - 1) / c.fps if timestamp is None else float(timestamp)
+        dt = self._advance_clock(timestamp)
+        time = self.time
         for track in self._tracks:
-            track.predict()
+            track.predict(dt)
         predicted = box_estimates([t.kalman for t in self._tracks])
         high = np.flatnonzero(scores >= c.high_score)
         low = np.flatnonzero((scores >= c.low_score) & (scores < c.high_score))
@@ -204,7 +269,7 @@ class Tracker:
         self._relink(confirming)
         for o in rest:
             if scores[o] >= c.new_track_score:
-                track = _Track(boxes[o], scores[o], self.frame, c)
+                track = _Track(boxes[o], scores[o], self.frame, time, c)
                 if keypoints is not None:
                     self._set_keypoints(track, keypoints[o], time)
                 if self.frame <= c.min_hits:  # nothing to confirm against at the start of a stream
@@ -223,9 +288,33 @@ class Tracker:
                 out.append(self._record(track, box))
         return out
 
+    def _advance_clock(self, timestamp: float | None) -> float:
+        """Move the clock to this frame; the seconds since the previous frame seen (0 for the first).
+
+        A timestamp that does not move forward (a repeated frame, a file looping, a stream whose clock
+        restarted) counts as one nominal frame period 1 / fps, and later timestamps are shifted by the
+        same amount, so time never runs backwards and a clock reset is not a gap of hours."""
+        self.frame += 1
+        period = 1.0 / self.config.fps
+        if timestamp is None:
+            now = self.time + period if self.frame > 1 else 0.0
+        else:
+            stamp = float(timestamp)
+            if not math.isfinite(stamp):
+                raise UserError(f"tracker timestamp must be a finite number of seconds, got {timestamp!r}")
+            now = stamp + self._offset
+            if self.frame == 1:
+                self._offset, now = 0.0, stamp
+            elif now <= self.time:
+                self._offset += self.time + period - now
+                now = self.time + period
+        dt = now - self.time if self.frame > 1 else 0.0
+        self.time = now
+        return dt
+
     def _survives(self, track: _Track) -> bool:
         """Life cycle after this frame's matching: missed tentative tracks die, missed confirmed ones
-        become lost, lost ones die after max_age frames."""
+        become lost, lost ones die once unseen for more than max_age seconds."""
         if track.state == "merged":
             return False
         if track.time_since_update == 0:
@@ -233,7 +322,7 @@ class Tracker:
         if track.state == "tentative":
             return False
         track.state, track.streak = "lost", 0
-        return track.time_since_update <= self.config.max_age
+        return self.time - track.last_time <= self.config.max_age
 
     def _match(
         self,
@@ -287,16 +376,17 @@ class Tracker:
         if self.config.reupdate and gap > 1:
             # OC-SORT's re-update: replay the gap with boxes interpolated between the last observation
             # and this one, so the velocity learnt while lost reflects the real motion, not a guess.
+            step_time = (time - track.last_time) / gap
             track.kalman.restore(track.last_state)
             for step in range(1, gap):
-                track.kalman.predict()
+                track.kalman.predict(step_time)
                 track.kalman.update(track.box + (box - track.box) * step / gap)
-            track.kalman.predict()
+            track.kalman.predict(step_time)
         track.kalman.update(box)
         track.last_state = (
             track.kalman.snapshot() if self.config.reupdate else (track.kalman.kf.x.copy(), None)
         )
-        track.last_frame = self.frame
+        track.last_frame, track.last_time = self.frame, time
         track.box = box.copy()
         track.score = float(score)
         track.hits += 1
@@ -311,7 +401,7 @@ class Tracker:
         """Tracks confirmed this frame take the id of a lost track whose extrapolated path they continue.
 
         A lost track qualifies when it was last seen before the new track's first frame, its last box
-        moved on with its last velocity lands within relink_distance + relink_growth × frames lost (in
+        moved on with its last velocity lands within relink_distance + relink_growth × seconds lost (in
         box heights) of the new box, and the heights differ by at most e^relink_height. Closest wins.
         """
         c = self.config
@@ -319,7 +409,7 @@ class Tracker:
         if c.relink and confirming and lost:
             cost = np.full((len(confirming), len(lost)), INFEASIBLE)
             for j, old in enumerate(lost):
-                gap = self.frame - old.last_frame
+                gap = self.time - old.last_time
                 old_h = old.box[3] - old.box[1]
                 expected = (old.box[:2] + old.box[2:]) / 2 + old.last_state[0][4:6, 0] * gap
                 for i, new in enumerate(confirming):

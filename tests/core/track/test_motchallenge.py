@@ -94,3 +94,14 @@ def test_sequence_file_finds_both_layouts(tmp_path):
     assert sequence_file(tmp_path / "A", "gt") == tmp_path / "A" / "gt" / "gt.txt"
     assert sequence_file(tmp_path / "B", "det") == tmp_path / "B" / "det.txt"
     assert sequence_file(tmp_path / "B", "gt") is None
+
+
+def test_frame_rate_comes_from_seqinfo(tmp_path):
+    from core.track.motchallenge import sequence_frame_rate
+
+    assert sequence_frame_rate(tmp_path) is None
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nname=TUD-Campus\nframeRate=25\nseqLength=71\n")
+    assert sequence_frame_rate(tmp_path) == 25.0
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nframeRate=fast\n")
+    with pytest.raises(UserError, match="frameRate"):
+        sequence_frame_rate(tmp_path)

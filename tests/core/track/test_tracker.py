@@ -46,19 +46,93 @@ def test_a_person_hidden_for_a_second_comes_back_with_the_same_id():
     assert seen == {"a": {1}}
 
 
+@pytest.mark.parametrize("fps", [10, 25, 50])
+def test_a_track_survives_a_gap_shorter_than_max_age_seconds_and_dies_after_a_longer_one(fps):
+    def run(gap_s: float) -> list[int]:
+        tracker = Tracker(TrackerConfig(max_age=1.0))
+        t = 0.0
+        for _ in range(10):
+            tracker.update([person(200)], timestamp=t)
+            t += 1 / fps
+        for _ in range(round(gap_s * fps)):  # frames without the person
+            tracker.update([], timestamp=t)
+            t += 1 / fps
+        return [track.id for track in tracker.update([person(200)], timestamp=t)]
+
+    assert run(0.8) == [1]  # back within a second: the same id
+    assert run(1.3) == []  # gone for longer: the track was removed, the newcomer is tentative
+
+
 def test_track_lost_past_max_age_is_removed_and_ids_are_not_reused():
-    tracker = Tracker(TrackerConfig(max_age=5))
-    for _ in range(10):
-        first = tracker.update([person(200)])
+    tracker = Tracker(TrackerConfig(max_age=0.5))
+    for frame in range(10):
+        first = tracker.update([person(200)], timestamp=frame * 0.1)
     assert [t.id for t in first] == [1]
-    for _ in range(5):
-        tracker.update([])
+    tracker.update([], timestamp=1.4)  # 0.5 s unseen: lost
     assert [t.state for t in tracker.tracks] == ["lost"]
-    tracker.update([])  # the sixth missed frame: gone
+    tracker.update([], timestamp=1.5)  # 0.6 s: gone
     assert tracker.tracks == []
-    for _ in range(3):
-        again = tracker.update([person(600)])
+    for frame in range(3):
+        again = tracker.update([person(600)], timestamp=1.6 + 0.1 * frame)
     assert [t.id for t in again] == [2]
+
+
+def test_dropped_frames_are_not_misses():
+    """A source that keeps every 4th frame of 25 fps: tracks confirm after min_hits frames seen, and
+    a person seen in every frame the tracker gets is never lost."""
+    tracker = Tracker()
+    for frame in range(0, 10 * 4, 4):
+        tracker.update([person(100 + 3 * frame)], timestamp=frame / 25)
+    reported = []
+    for frame in range(40, 40 + 6 * 4, 4):
+        reported.append(
+            [t.id for t in tracker.update([person(100 + 3 * frame), person(500)], timestamp=frame / 25)]
+        )
+    assert reported[:2] == [[1], [1]] and all(sorted(ids) == [1, 2] for ids in reported[2:])
+    assert all(t.time_since_update == 0 for t in tracker.tracks)
+
+
+def crossing_scene(fps: float, seconds: float = 4.0) -> list[tuple[float, list[tuple[str, Detection]]]]:
+    """Two people crossing at 0.8 body heights per second, b hidden behind a for 0.6 s, and a third
+    who leaves for 1.2 s and comes back where her path leads; the same scene at any frame rate."""
+    rng = np.random.default_rng(round(fps))
+    frames = []
+    for k in range(round(seconds * fps)):
+        t = k / fps
+        frame = [("a", person(100 + 160 * t + rng.normal(0, 1), y=300, h=200))]
+        if not 1.7 <= t <= 2.3:
+            frame.append(("b", person(740 - 160 * t + rng.normal(0, 1), y=280, h=170)))
+        if not 1.0 <= t <= 2.2:
+            frame.append(("c", person(900 + 40 * t + rng.normal(0, 1), y=320, h=210)))
+        frames.append((t, frame))
+    return frames
+
+
+def test_the_same_scene_at_10_25_and_50_fps_gives_the_same_identities():
+    identities = []
+    for fps in (10, 25, 50):
+        seen: dict[str, set[int]] = {}
+        tracker = Tracker()
+        for t, frame in crossing_scene(fps):
+            tracks = tracker.update([d for _, d in frame], timestamp=t)
+            for label, detection in frame:
+                for track in tracks:
+                    if np.allclose(track.box, detection.box, atol=15):
+                        seen.setdefault(label, set()).add(track.id)
+        identities.append(seen)
+    assert identities[0] == {"a": {1}, "b": {2}, "c": {3}}
+    assert identities[1] == identities[0] and identities[2] == identities[0]
+
+
+def test_timestamps_that_go_backwards_count_as_one_frame_period():
+    tracker = Tracker(TrackerConfig(fps=25, max_age=1.0))
+    for frame in range(10):
+        tracker.update([person(200 + 2 * frame)], timestamp=100 + frame / 25)
+    restarted = [tracker.update([person(220 + 2 * frame)], timestamp=frame / 25) for frame in range(5)]
+    assert all([t.id for t in tracks] == [1] for tracks in restarted)  # the clock restarted, no gap
+    assert tracker.time == pytest.approx(100 + 14 / 25)
+    with pytest.raises(UserError, match="timestamp"):
+        tracker.update([], timestamp=float("nan"))
 
 
 def test_empty_frames_are_fine():
@@ -144,10 +218,26 @@ def test_bad_input_is_rejected(observation, message):
         Tracker().update([observation])
 
 
-def test_bad_configs_are_rejected():
-    with pytest.raises(UserError):
-        TrackerConfig(output_box="kalman")
-    with pytest.raises(UserError):
-        TrackerConfig(min_hits=0)
-    with pytest.raises(UserError):
-        TrackerConfig(low_score=0.8, high_score=0.5)
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("max_age", float("nan")),
+        ("max_age", -1.0),
+        ("relink_growth", float("inf")),
+        ("min_hits", 0),
+        ("min_hits", 2.5),
+        ("min_iou", 1.5),
+        ("gate_chi2", -1.0),
+        ("velocity_noise", 0.0),
+        ("position_noise", float("nan")),
+        ("fps", 0.0),
+        ("beta", -1.0),
+        ("keypoint_threshold", float("-inf")),
+        ("smoothing", "yes"),
+        ("output_box", "kalman"),
+        ("low_score", 0.8),  # above high_score 0.6
+    ],
+)
+def test_bad_configs_are_rejected_naming_the_field(field, value):
+    with pytest.raises(UserError, match=field):
+        TrackerConfig(**{field: value})
