@@ -45,6 +45,11 @@ class Interrupts:
             with contextlib.suppress(ValueError):  # only the main thread may set handlers
                 self.previous[signum] = signal.signal(signum, self.handle)
 
+    def ignore(self) -> None:
+        for signum in self.previous:
+            with contextlib.suppress(ValueError):
+                signal.signal(signum, signal.SIG_IGN)
+
     def restore(self) -> None:
         for signum, handler in self.previous.items():
             with contextlib.suppress(ValueError, TypeError):
@@ -72,7 +77,10 @@ def run_command(
         print("interrupted", file=sys.stderr)
         return interrupts.exit_code
     finally:
-        interrupts.restore()
+        if interrupts.count == 0:
+            interrupts.restore()
+        else:  # the command is over: a late signal must not kill the exit with SIGINT's default action
+            interrupts.ignore()
 
 
 def script(main: Callable[..., int | None]) -> None:
