@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     def command(argv: list[str]) -> int | None:
         return importlib.import_module(COMMANDS[name][0]).main(argv, command=name)
 
-    return run_command(command, rest)
+    return run_command(command, rest, handle_signals=name != "gui")
 
 
 if __name__ == "__main__":

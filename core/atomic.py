@@ -4,7 +4,9 @@ Readers never see half a file, and a crash leaves the previous version (or nothi
 name. Every temporary file is named `.NAME.partial-XXXX[SUFFIX]`, so what a killed process leaves
 behind is recognisable (core.video.sinks.partial_files, which `--resume` cleans up, relies on it).
 atomic_path() serves writers that write a whole file at once; streaming writers (core.video.sinks) keep
-the temp_beside() file open for a whole video and rename it themselves.
+the temp_beside() file open for a whole video and rename it themselves. An OS error while writing
+(a full disk, a read-only folder, a folder in the way) becomes one UserError line naming the file;
+check_writable() / check_writable_folder() find most of them before a command starts its work.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from core.errors import UserError
 
 # Read once: os.umask can only be read by setting it, and a moment of umask 0 would race other threads.
 _UMASK = os.umask(0)
@@ -43,13 +47,50 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     Readers never see half a file, and a failure leaves the previous version intact.
     """
     path = Path(path)
-    tmp = temp_beside(path, suffix)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder")
+    try:
+        tmp = temp_beside(path, suffix)
+    except OSError as error:
+        raise write_error(path, error) from None
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        raise write_error(path, error) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_error(path: str | Path, error: OSError) -> UserError:
+    """`cannot write PATH: REASON`, the one line every failed output write becomes."""
+    return UserError(f"cannot write {path}: {error.strerror or error}")
+
+
+def check_writable_folder(folder: str | Path) -> None:
+    """UserError unless `folder` is, or can be created as, a folder this process may write into.
+
+    Creates nothing: a command checks its outputs before its work and makes them only after."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == folder else f"lies under the file {probe}"
+        raise UserError(f"cannot write to output folder {folder}: it {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to output folder {folder}: {probe} is not writable")
+
+
+def check_writable(path: str | Path) -> None:
+    """UserError unless the file `path` could be written now (its folder writable, no folder in the way)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder")
+    check_writable_folder(path.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

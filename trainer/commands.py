@@ -182,6 +182,10 @@ def run_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     if args.batch_size < 1 or args.workers < 0:
         raise UserError("--batch-size must be positive and --workers 0 or more")
+    if args.out is not None:
+        from core.atomic import check_writable
+
+        check_writable(args.out)  # now, not after the whole evaluation
     from core.model import load_model
     from trainer import distributed
     from trainer.dataset import evaluation_dataset, load_coco

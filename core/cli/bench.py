@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.options import CommandParser, add_device_argument
+from core.atomic import check_writable
+from core.cli.options import CommandParser, add_device_argument, whole_number
 from core.errors import UserError
 from core.model import parse_size
 
@@ -37,10 +38,25 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--precisions", default="auto", help="comma list from auto, fp32, bf16, fp16 (default auto)")
     add("--batch", default=None, help="comma list of batch sizes (default 8 on CPU, 32 on CUDA)")
     add("--input-size", help="crop width x height, multiples of 32 (default 192x256)")
-    add("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add(
+        "--threads",
+        type=whole_number("--threads", 1),
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
+    )
     add_device_argument(parser)
-    add("--repeats", type=int, default=None, help="timed calls per configuration (default 10)")
-    add("--warmup", type=int, default=None, help="untimed calls before timing (default 3)")
+    add(
+        "--repeats",
+        type=whole_number("--repeats", 1),
+        default=None,
+        help="timed calls per configuration (default 10)",
+    )
+    add(
+        "--warmup",
+        type=whole_number("--warmup", 0),
+        default=None,
+        help="untimed calls before timing (default 3)",
+    )
     add("--out", type=Path, default=Path("out/bench"), help="folder for bench.md, bench.json, bench.png")
     add("--cache-dir", default=None, help="where TensorRT engines and ONNX exports are cached")
     add(
@@ -99,6 +115,8 @@ def main(argv: list[str], command: str = "bench") -> int:
     from core.bench.models import markdown_table, run_benchmark, write_outputs
 
     config = config_from_args(args)
+    for name in ("bench.md", "bench.json", "bench.png"):  # found now, not after the whole run
+        check_writable(args.out / name)
     rows, info = run_benchmark(config, progress=not args.no_progress)
     print(markdown_table(rows, info))
     for path in write_outputs(rows, info, args.out):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.atomic import check_writable
 from core.cli.options import CommandParser
 from core.model import parse_size
 
@@ -33,6 +34,7 @@ def main(argv: list[str], command: str = "convert") -> int:
 
     args = build_parser(command).parse_args(argv)
     size = parse_size(args.input_size)
+    check_writable(args.out)
     model = convert_checkpoint(args.input, args.source_format, args.preset, args.out, size)
     cfg = model.config
     print(

@@ -1,16 +1,73 @@
 """The one path from a command's exception to the user's screen: a `UserError` is one `error:` line
-and exit 2, Ctrl-C is `interrupted` and exit 130, anything else is a bug and keeps its traceback.
-`run.py` and the developer scripts (`python -m core.bench.mot`, …) all end here."""
+and exit 2, Ctrl-C is `interrupted` and exit 130 (SIGTERM: 143), anything else is a bug and keeps
+its traceback. `run.py` and the developer scripts (`python -m core.bench.mot`, …) all end here.
+
+The first SIGINT or SIGTERM raises KeyboardInterrupt, so the command cleans up as on Ctrl-C (partial
+files discarded, summary written). Further ones while it cleans up are noted, not raised: a second
+KeyboardInterrupt in the middle of stopping threads would leave native threads running at exit
+(`terminate called without an active exception`, exit 134) and the summary unwritten. A third
+quits at once, for a clean-up that hangs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable
 
 from core.errors import UserError
 
+QUIT_AFTER = 3  # signals: the third ends the process without waiting for the clean-up
 
-def run_command(main: Callable[..., int | None], argv: list[str], **kwargs) -> int:
+
+class Interrupts:
+    """SIGINT/SIGTERM handlers for the duration of a command; remembers the first signal's number."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.count = 0
+        self.previous: dict[int, object] = {}
+
+    def handle(self, signum: int, frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first = signum
+            raise KeyboardInterrupt
+        if self.count >= QUIT_AFTER:
+            print("interrupted again: quitting without clean-up", file=sys.stderr, flush=True)
+            os._exit(128 + (self.first or signum))
+        print("interrupted: finishing clean-up (once more to quit at once)", file=sys.stderr, flush=True)
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # only the main thread may set handlers
+                self.previous[signum] = signal.signal(signum, self.handle)
+
+    def ignore(self) -> None:
+        for signum in self.previous:
+            with contextlib.suppress(ValueError):
+                signal.signal(signum, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.first or signal.SIGINT)
+
+
+def run_command(
+    main: Callable[..., int | None], argv: list[str], *, handle_signals: bool = True, **kwargs
+) -> int:
+    """`main(argv, **kwargs)` with its exit code; `handle_signals=False` leaves SIGINT/SIGTERM alone
+    (the desktop app, whose Qt loop handles them)."""
+    interrupts = Interrupts()
+    if handle_signals:
+        interrupts.install()
     try:
         return int(main(argv, **kwargs) or 0)
     except UserError as error:
@@ -18,7 +75,12 @@ def run_command(main: Callable[..., int | None], argv: list[str], **kwargs) -> i
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_code
+    finally:
+        if interrupts.count == 0:
+            interrupts.restore()
+        else:  # the command is over: a late signal must not kill the exit with SIGINT's default action
+            interrupts.ignore()
 
 
 def script(main: Callable[..., int | None]) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.options import CommandParser, add_model_arguments
+from core.atomic import check_writable
+from core.cli.options import CommandParser, add_model_arguments, whole_number
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -16,7 +17,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.set_defaults(input_size=None)  # None: the checkpoint's own size, else 192x256
     onnx = parser.add_argument_group("onnx")
-    onnx.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; 18 with dynamo)")
+    onnx.add_argument(
+        "--opset",
+        type=whole_number("--opset", 1),
+        default=None,
+        help="ONNX opset (default 17; 18 with dynamo)",
+    )
     onnx.add_argument(
         "--exporter",
         choices=("torchscript", "dynamo"),
@@ -26,7 +32,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     onnx.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     trt = parser.add_argument_group("tensorrt")
     trt.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision")
-    trt.add_argument("--max-batch", type=int, default=32, help="largest batch the engine accepts")
+    trt.add_argument(
+        "--max-batch",
+        type=whole_number("--max-batch", 1),
+        default=32,
+        help="largest batch the engine accepts",
+    )
     return parser
 
 
@@ -41,6 +52,11 @@ def main(argv: list[str], command: str = "export") -> int:
     from core.cli.info import model_from_args
 
     args = build_parser(command).parse_args(argv)
+    check_writable(args.out)  # before the model loads, not after the export
+    if args.format == "onnx":
+        from core.model.onnx_export import check_opset
+
+        check_opset(args.opset, args.exporter)
     model, weights, _ = model_from_args(args)
     if args.checkpoint is None:
         print(f"note: exporting {weights}: its heatmaps are meaningless until trained")

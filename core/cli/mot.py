@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.cli.options import CommandParser, add_tracker_arguments, tracker_config_from_args
+from core.atomic import check_writable, check_writable_folder
+from core.cli.options import CommandParser, add_tracker_arguments, number, tracker_config_from_args
 from core.errors import UserError
 from core.track import (
     Tracker,
@@ -38,7 +39,7 @@ def track_file(
     fps = sequence_frame_rate(folder) or config.fps
     results = []
     frames = detections_by_frame(table)
-    for number, detections in tqdm(
+    for frame_number, detections in tqdm(
         frames,
         total=table.num_frames,
         desc=det_path.parent.name or "mot",
@@ -46,7 +47,7 @@ def track_file(
         disable=not progress,
         leave=False,
     ):
-        results.append((number, tracker.update(detections, timestamp=(number - 1) / fps)))
+        results.append((frame_number, tracker.update(detections, timestamp=(frame_number - 1) / fps)))
     write_results(out_path, results)
     return sum(len(tracks) for _, tracks in results)
 
@@ -66,7 +67,10 @@ def main(argv: list[str], command: str = "mot") -> int:
         help="results file; a folder (created) when --det is a folder: one SEQ.txt per sequence",
     )
     parser.add_argument(
-        "--min-score", type=float, default=float("-inf"), help="drop detections below this score"
+        "--min-score",
+        type=number("--min-score"),
+        default=float("-inf"),
+        help="drop detections below this score",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_tracker_arguments(parser)
@@ -79,6 +83,7 @@ def main(argv: list[str], command: str = "mot") -> int:
             raise UserError(f"no sequence folder with det.txt or det/det.txt under {args.det}")
         if args.out.exists() and not args.out.is_dir():
             raise UserError(f"--out must be a folder when --det is a folder: {args.out}")
+        check_writable_folder(args.out)
         args.out.mkdir(parents=True, exist_ok=True)
         for sequence in sequences:
             rows = track_file(
@@ -94,6 +99,8 @@ def main(argv: list[str], command: str = "mot") -> int:
         raise UserError(f"detections not found: {args.det}")
     if args.out.is_dir():
         raise UserError(f"--out is a folder; give a file name: {args.out}")
+    if args.out.parent.is_dir():
+        check_writable(args.out)
     rows = track_file(args.det, args.out, config, args.min_score, not args.quiet)
     print(f"{rows} boxes -> {args.out}")
     return 0

@@ -10,7 +10,7 @@ Boxes match at IoU >= 0.5 (see core.track.metrics). The OVERALL row adds the cou
 
 from pathlib import Path
 
-from core.cli.options import CommandParser
+from core.cli.options import CommandParser, number
 from core.errors import UserError
 from core.track import (
     MotCounts,
@@ -63,13 +63,19 @@ def main(argv: list[str], command: str = "mot-eval") -> int:
         "--gt", type=Path, action="append", required=True, help="gt.txt or a folder of sequences"
     )
     parser.add_argument("--res", type=Path, action="append", required=True, help="results file or folder")
-    parser.add_argument("--iou", type=float, default=0.5, help="minimum IoU of a match (default 0.5)")
+    parser.add_argument(
+        "--iou",
+        type=number("--iou", 0.0, 1.0, above=True),
+        default=0.5,
+        help="minimum IoU of a match (default 0.5)",
+    )
     args = parser.parse_args(argv)
-    if not 0 < args.iou <= 1:
-        raise UserError("--iou must lie in (0, 1]")
     rows: list[tuple[str, MotCounts]] = []
     for name, gt, res in pairs_from_args(args.gt, args.res):
-        rows.append((name, evaluate_sequence(load_ground_truth(gt), load_results(res), args.iou)))
+        truth = load_ground_truth(gt)
+        if len(truth) == 0:  # MOTA and recall would be 0/0
+            raise UserError(f"{gt}: no ground-truth boxes to evaluate (empty, or no row has consider flag 1)")
+        rows.append((name, evaluate_sequence(truth, load_results(res), args.iou)))
     if len(rows) > 1:
         total = MotCounts()
         for _, counts in rows:

@@ -1,9 +1,12 @@
-"""Command-line options shared by several commands: the model's and the tracker's."""
+"""Command-line options shared by several commands (the model's and the tracker's), and the one place
+numeric options are checked: `whole_number` and `number` are argparse types that turn anything
+outside an option's documented range (nan and inf included) into one `error:` line."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +31,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="our checkpoint (carries its own config), or an official HRNet / mmpose one",
     )
-    group.add_argument("--width", type=int, default=32, help="HRNet width when no checkpoint is given")
+    group.add_argument(
+        "--width", type=whole_number("--width", 1), default=32, help="HRNet width when no checkpoint is given"
+    )
     group.add_argument("--preset", default="baseline", help="attention preset or positions like 1.1,2.1")
     group.add_argument(
         "--input-size",
@@ -36,8 +41,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def whole_number(name: str, minimum: int):
-    """An argparse `type` for a whole-number option with a lower bound: a bad value is one line."""
+def whole_number(name: str, minimum: int, maximum: int | None = None):
+    """An argparse `type` for a whole-number option in [minimum, maximum]: a bad value is one line."""
 
     def parse(text: str) -> int:
         try:
@@ -46,6 +51,33 @@ def whole_number(name: str, minimum: int):
             raise UserError(f"{name} must be a whole number, got {text!r}") from None
         if value < minimum:
             raise UserError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise UserError(f"{name} must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def number(name: str, minimum: float | None = None, maximum: float | None = None, *, above: bool = False):
+    """An argparse `type` for a finite real option in [minimum, maximum] ((minimum, maximum] with
+    `above`): nan, inf and anything outside the range is one line naming the range."""
+    low = "" if minimum is None else f"{'>' if above else '>='} {minimum:g}"
+    high = "" if maximum is None else f"<= {maximum:g}"
+    rule = " and ".join(part for part in (low, high) if part)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"{name} must be a number, got {text!r}") from None
+        inside = math.isfinite(value)
+        if inside and minimum is not None:
+            inside = value > minimum if above else value >= minimum
+        if inside and maximum is not None:
+            inside = value <= maximum
+        if not inside:
+            range_text = f" {rule}" if rule else ""
+            raise UserError(f"{name} must be a finite number{range_text}, got {text!r}")
         return value
 
     return parse
@@ -83,6 +115,16 @@ def add_detection_arguments(parser: argparse.ArgumentParser) -> argparse._Argume
     return group
 
 
+def _tracker_type(flag: str, default):
+    """The argparse type of one tracker option: a finite number (TrackerConfig checks its range, so the
+    ranges live in one place, beside the defaults they bound)."""
+    if isinstance(default, int):
+        return whole_number(flag, -(2**62))
+    if isinstance(default, float):
+        return number(flag)
+    return type(default)
+
+
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
@@ -107,7 +149,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             group.add_argument(
                 flag,
-                type=type(default),
+                type=_tracker_type(flag, default),
                 default=default,
                 dest=field.name,
                 metavar=field.name.upper(),

@@ -13,8 +13,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import sys
+import warnings
 from pathlib import Path
 
 from core.cli.options import (
@@ -24,11 +24,14 @@ from core.cli.options import (
     add_runtime_arguments,
     add_tracker_arguments,
     tracker_config_from_args,
+    whole_number,
 )
 from core.errors import UserError
+from core.keypoints import NAMES
 from core.model import parse_size
 from core.pipeline.jobs import (
     FORMATS,
+    check_no_overwrite,
     check_out_dir,
     distributed_env,
     list_inputs,
@@ -40,6 +43,8 @@ from core.pipeline.runner import RunOptions, run_jobs
 EPILOG = """\
 outputs per input (named after it): STEM.mp4, STEM.jsonl, STEM.csv, STEM.coco.json, STEM.mot.txt,
 plus summary.json for the run. Every file is written atomically: a file that exists is complete.
+A video that decodes short of its frame count (truncated) is an error and its outputs are discarded,
+unless --accept-partial keeps what decodes. One run at a time per --out (a lock file says whose).
 
 fan-out: --shard i/n takes every n-th input (sorted) from the i-th. Under torchrun the shard is
 RANK/WORLD_SIZE and the device cuda:LOCAL_RANK; each rank writes summary.rankR.json and the last
@@ -73,14 +78,23 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
     )
     io.add_argument("--resume", action="store_true", help="skip inputs whose outputs all exist already")
     io.add_argument("--shard", help="i/n: process every n-th input starting at the i-th (0-based)")
-    io.add_argument("--max-frames", type=int, help="stop each input after this many frames")
+    io.add_argument(
+        "--max-frames", type=whole_number("--max-frames", 1), help="stop each input after this many frames"
+    )
+    io.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help="a video that decodes short of its frame count (truncated) counts as done, with a warning",
+    )
     io.add_argument("--no-progress", action="store_true", help="no progress bars")
     io.add_argument("-v", "--verbose", action="store_true", help="log what happens (skips, reconnects, ...)")
 
     add_model_arguments(parser)
     runtime = add_runtime_arguments(parser)
     runtime.add_argument("--flip", action="store_true", help="flip test (average with the mirrored image)")
-    runtime.add_argument("--batch-size", type=int, default=32, help="person crops per model call")
+    runtime.add_argument(
+        "--batch-size", type=whole_number("--batch-size", 1), default=32, help="person crops per model call"
+    )
 
     add_detection_arguments(parser)
 
@@ -98,14 +112,13 @@ def main(argv: list[str], command: str = "track") -> int:
     )
     if not args.verbose:
         _quiet_opencv()
+        # Library warnings (torch's UserWarnings, …) would print beside our one-line errors.
+        warnings.simplefilter("ignore", UserWarning)
 
     # Everything cheap first: a typo must not wait for a model to load.
     formats = parse_formats(args.formats)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UserError("--max-frames must be at least 1")
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
     input_size = parse_size(args.input_size)
+    tracker = tracker_config_from_args(args)  # its ranges (TrackerConfig) before any file is read
     if args.checkpoint is not None and not args.checkpoint.is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     distributed = distributed_env()
@@ -122,8 +135,9 @@ def main(argv: list[str], command: str = "track") -> int:
         if torch.cuda.is_available():
             device = f"cuda:{distributed[2] % torch.cuda.device_count()}"
     jobs = list_inputs(args.source)
-    check_out_dir(args.out)
-    tracker = tracker_config_from_args(args)
+    summaries = ("summary.json",) if shard[1] == 1 else ("summary.json", f"summary.rank{shard[0]}.json")
+    check_out_dir(args.out, summaries)  # checked now, created only once the models have loaded
+    check_no_overwrite(jobs, args.out, formats)
 
     from core.pipeline import PipelineConfig, build_models
 
@@ -141,8 +155,14 @@ def main(argv: list[str], command: str = "track") -> int:
         interval=args.interval,
         tracker=tracker,
     )
-    models = build_models(config)
+    models = build_models(config)  # checks --backend, --device, --precision and the checkpoint
     estimator = models.estimator
+    joints = estimator.config.num_joints
+    if joints != len(NAMES):
+        raise UserError(
+            f"track needs a COCO 17-keypoint model; {args.checkpoint} has {joints} joints "
+            "(the outputs, OKS matching and skeleton drawing are COCO-17's)"
+        )
     describe = {
         "model": _model_description(estimator),
         "backend": str(getattr(estimator, "backend_name", args.backend)),
@@ -158,8 +178,8 @@ def main(argv: list[str], command: str = "track") -> int:
         shard=shard,
         max_frames=args.max_frames,
         progress=not args.no_progress,
+        accept_partial=args.accept_partial,
     )
-    _stop_on_sigterm()
     result = run_jobs(config, jobs, options, models, describe)
     totals = result.summary["totals"]
     print(
@@ -167,17 +187,6 @@ def main(argv: list[str], command: str = "track") -> int:
         f"summary: {result.merged_path or result.summary_path}"
     )
     return result.exit_code
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (torchrun tearing its workers down, a scheduler's timeout) ends the run like Ctrl-C:
-    finished videos stay, the one in progress is discarded, live recordings are finalised."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):  # only the main thread may set handlers
-        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _quiet_opencv() -> None:

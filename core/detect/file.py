@@ -55,9 +55,11 @@ def _load_mot(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 def _load_coco(path: Path, image_ids: list[int] | None) -> tuple[dict, list[int]]:
     try:
-        entries = json.loads(path.read_text())
+        entries = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:  # json's parser recurses once per nesting level
+        raise UserError(f"{path}: JSON nested too deeply to be a COCO results list") from None
     if not isinstance(entries, list):
         raise UserError(f"{path}: a COCO results file is a JSON list of detections")
     rows: dict[int, list[tuple[list[float], float]]] = {}
@@ -66,12 +68,13 @@ def _load_coco(path: Path, image_ids: list[int] | None) -> tuple[dict, list[int]
             if entry.get("category_id", 1) != 1:
                 continue
             x, y, w, h = (float(v) for v in entry["bbox"])
-            rows.setdefault(int(entry["image_id"]), []).append(
-                ([x, y, x + w, y + h], float(entry.get("score", 1.0)))
-            )
-        except (AttributeError, KeyError, TypeError, ValueError):
+            image_id = entry["image_id"]
+            if not isinstance(image_id, int) or isinstance(image_id, bool):
+                raise ValueError("image_id is not an integer")
+            rows.setdefault(image_id, []).append(([x, y, x + w, y + h], float(entry.get("score", 1.0))))
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
             raise UserError(
-                f"{path}: entry {k} is not a COCO detection with image_id and bbox [x, y, w, h]"
+                f"{path}: entry {k} is not a COCO detection with an integer image_id and bbox [x, y, w, h]"
             ) from None
     ids = sorted(rows) if image_ids is None else [int(i) for i in image_ids]
     index = {image_id: i for i, image_id in enumerate(ids)}

@@ -27,7 +27,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, flo
     """
     height, width = image.shape[:2]
     ratio = min(size[0] / width, size[1] / height)
-    new_w, new_h = round(width * ratio), round(height * ratio)
+    new_w, new_h = max(1, round(width * ratio)), max(1, round(height * ratio))  # a 1×2000 frame too
     pad_w, pad_h = (size[0] - new_w) / 2, (size[1] - new_h) / 2
     resized = (
         cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)

@@ -6,6 +6,7 @@ would use inside the torch hub cache (`torch.hub.get_dir()/checkpoints/`), so we
 fetched once on another run or machine are found where it left them.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ MODELS = (
     "fcos_resnet50_fpn",
     "ssdlite320_mobilenet_v3_large",
 )
+log = logging.getLogger(__name__)
+# Below this many pixels on a side the models' resize and anchor grids have nothing to work with.
+MIN_SIDE = 16
 PERSON_LABEL = 1  # torchvision's COCO models use the 91-entry category list; 1 = person
 
 
@@ -66,11 +70,19 @@ class TorchvisionDetector:
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.name, self.score_threshold = name, score_threshold
+        self._warned = False
 
     def __call__(self, frame_bgr: np.ndarray | None, frame_index: int = 0) -> list[Detection]:
         import torch
 
         frame = check_frame(frame_bgr)
+        if min(frame.shape[:2]) < MIN_SIDE:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "frames of %dx%d are too small for %s: no detections", *frame.shape[1::-1], self.name
+                )
+            return []
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
         tensor = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float().div_(255.0)
         with torch.inference_mode():

@@ -19,11 +19,30 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_path
-from core.errors import UserError
+from core.errors import UserError, one_line
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 PARITY_TOLERANCE = 1e-4
+# Opsets each exporter can write this model in: HRNet's nearest upsampling needs opset 9 (the
+# TorchScript exporter fails on 7-8 and stops at 20); the dynamo exporter starts at 18.
+MIN_OPSET = {"torchscript": 9, "dynamo": 18}
+
+
+def opset_range(exporter: str) -> tuple[int, int]:
+    from torch.onnx import _constants
+
+    top = "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET" if exporter == "torchscript" else "ONNX_MAX_OPSET"
+    return MIN_OPSET[exporter], int(getattr(_constants, top, _constants.ONNX_MAX_OPSET))
+
+
+def check_opset(opset: int | None, exporter: str) -> None:
+    """UserError for an exporter this module does not know or an opset it cannot write (before any work)."""
+    if exporter not in MIN_OPSET:
+        raise UserError(f"unknown ONNX exporter {exporter!r}; choose torchscript or dynamo")
+    low, high = opset_range(exporter)
+    if opset is not None and not low <= opset <= high:
+        raise UserError(f"--opset {opset}: the {exporter} exporter writes opsets {low} to {high}")
 
 
 @dataclass(frozen=True)
@@ -80,12 +99,14 @@ def export_onnx(
     tolerance: float = PARITY_TOLERANCE,
 ) -> Parity | None:
     """Write `out` atomically; with `check`, refuse to write a model that disagrees with PyTorch."""
-    if exporter not in ("torchscript", "dynamo"):
-        raise UserError(f"unknown ONNX exporter {exporter!r}; choose torchscript or dynamo")
+    check_opset(opset, exporter)
     w, h = model.config.input_size
     with atomic_path(out, suffix=".onnx") as tmp:
         with _evaluating(model) as device:
-            _export(model, torch.zeros(1, 3, h, w, device=device), tmp, opset, exporter)
+            try:
+                _export(model, torch.zeros(1, 3, h, w, device=device), tmp, opset, exporter)
+            except (RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
+                raise UserError(f"ONNX export failed: {one_line(error)}") from None
         parity = check_parity(model, tmp) if check else None
         if parity is not None and not parity.max_rel <= tolerance:
             raise UserError(f"ONNX export disagrees with PyTorch ({parity.describe()}); nothing written")

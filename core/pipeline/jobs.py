@@ -10,10 +10,10 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.atomic import check_writable, check_writable_folder
 from core.errors import UserError
 from core.redact import redact_url
 from core.video.sinks import FORMATS
@@ -22,6 +22,7 @@ from core.video.sources import IMAGE_EXTENSIONS
 __all__ = [
     "FORMATS",
     "Job",
+    "check_no_overwrite",
     "check_out_dir",
     "distributed_env",
     "is_live_spec",
@@ -149,9 +150,11 @@ def _stem_of(spec: str) -> str:
         rest = redact_url(spec).split("://", 1)[1].replace("***@", "")
         return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
     path = Path(spec)
+    if path.is_file():  # `clip[1].mp4` is a file name, not a glob
+        return path.stem
     if any(ch in spec for ch in _GLOB_CHARS):
         return re.sub(r"[^A-Za-z0-9._-]+", "_", str(path.parent.name or "images")).strip("_") or "images"
-    return path.stem if path.is_file() else path.name
+    return path.name
 
 
 def _stems(specs: list[str]) -> list[str]:
@@ -176,14 +179,33 @@ def shard_jobs(jobs: list[Job], index: int, count: int) -> list[Job]:
     return jobs[index::count]
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Create the output folder and prove it writable now, before any model is loaded."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test", suffix=".partial"):
-            pass
-    except OSError as error:
-        raise UserError(f"cannot write to output folder {out_dir}: {error.strerror or error}") from None
+def check_out_dir(out_dir: Path, summary_names: tuple[str, ...] = ("summary.json",)) -> None:
+    """Prove now, before any model is loaded, that the output folder can be made and written, and
+    that no folder sits where a summary goes. Creates nothing: the folder is made when the run starts."""
+    check_writable_folder(out_dir)
+    for name in summary_names:
+        check_writable(Path(out_dir) / name)
+
+
+def check_no_overwrite(jobs: list[Job], out_dir: Path, formats) -> None:
+    """UserError when an output of the run would replace one of its inputs (`--out` = a source's folder)."""
+    from core.video.sinks import output_paths
+
+    inputs = {}
+    for job in jobs:
+        path = Path(job.spec)
+        if "://" not in job.spec and not job.spec.isdigit() and path.is_file():
+            inputs[path.resolve()] = job
+    if not inputs:
+        return
+    for job in jobs:
+        for output in output_paths(out_dir, job.stem, set(formats)).values():
+            victim = inputs.get(output.resolve())
+            if victim is not None:
+                raise UserError(
+                    f"--out {out_dir} would overwrite the input {victim.spec} with the output of "
+                    f"{job.display}: choose an output folder apart from the inputs"
+                )
 
 
 def outputs_complete(out_dir: Path, stem: str, formats) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 from core.atomic import write_text_atomic
 from core.errors import UserError, one_line
 from core.pipeline.jobs import FORMATS, Job, is_live_spec, outputs_complete, shard_jobs
+from core.pipeline.lock import OutputLock
 from core.pipeline.threaded import Models, Pipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class RunOptions:
     shard: tuple[int, int] = (0, 1)  # (index, count)
     max_frames: int | None = None
     progress: bool = True
+    accept_partial: bool = False  # a file that decodes short of its frame count counts as done
 
 
 # -------------------------------------------------------------------------------------- summaries
@@ -83,7 +85,7 @@ def _totals(videos: list[dict]) -> dict:
         "skipped": statuses.count("skipped"),
         "errors": statuses.count("error"),
         "interrupted": statuses.count("interrupted"),
-        "frames": sum(v.get("frames") or 0 for v in videos if v["status"] == "done"),
+        "frames": sum(v.get("frames") or 0 for v in videos if v["status"] in ("done", "skipped")),
     }
 
 
@@ -115,20 +117,35 @@ def run_jobs(
     config: PipelineConfig, jobs: list[Job], options: RunOptions, models: Models, describe: dict | None = None
 ) -> RunResult:
     """Run this worker's share: files one after another (each through the threaded pipeline), then
-    every live source at once in one pipeline until they end or Ctrl-C (which finalises them)."""
+    every live source at once in one pipeline until they end or Ctrl-C (which finalises them).
+
+    The output folder is locked for the run (core.pipeline.lock). On Ctrl-C or SIGTERM the summary
+    is written with the interrupted input before the interrupt goes on to the caller."""
     out_dir = options.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create output folder {out_dir}: {error.strerror or error}") from None
+    with OutputLock(out_dir, options.shard):
+        return _run_locked(config, jobs, options, models, describe or {})
+
+
+def _run_locked(
+    config: PipelineConfig, jobs: list[Job], options: RunOptions, models: Models, describe: dict
+) -> RunResult:
+    out_dir = options.out_dir
     mine = shard_jobs(jobs, *options.shard)
     previous = _previous_entries(out_dir, options.shard) if options.resume else {}
     path = summary_path(out_dir, options.shard)
     summary = {
         "weights": "trained" if models.trained else "untrained",
         "checkpoint": str(config.checkpoint) if config.checkpoint else None,
-        **(describe or {}),
+        **describe,
         "formats": list(options.formats),
         "shard": list(options.shard),
         "run_id": os.environ.get("TORCHELASTIC_RUN_ID"),  # torchrun's id: never merge two runs' files
         "finished": False,
+        "interrupted": False,
         "wall_s": 0.0,
         "videos": [],
         "totals": {},
@@ -151,22 +168,28 @@ def run_jobs(
     save()  # at once: a rank still working must not look finished from an earlier run's file
     files = [job for job in mine if not is_live_spec(job.spec)]
     live = [job for job in mine if is_live_spec(job.spec)]
-    for job in files:
-        if options.resume and outputs_complete(out_dir, job.stem, options.formats):
-            entry = dict(previous.get(job.stem, {"source": job.display, "stem": job.stem}))
-            entry.update(status="skipped", note="outputs already complete (--resume)")
-            log.info("%s: outputs complete, skipped", job.display)
-            record([entry])
-            continue
-        _remove_leftovers(out_dir, job.stem)
-        entries, interrupted = run_job_group(config, [job], options, models)
-        record(entries)
-        if interrupted:
-            raise KeyboardInterrupt
-    if live:
-        stamp = time.strftime("%Y%m%d-%H%M%S")  # a recording never overwrites an earlier one
-        entries, _ = run_job_group(config, [Job(j.spec, f"{j.stem}_{stamp}") for j in live], options, models)
-        record(entries)  # Ctrl-C is how live recordings end: their outputs are kept, the run succeeds
+    try:
+        for job in files:
+            if options.resume and outputs_complete(out_dir, job.stem, options.formats):
+                entry = dict(previous.get(job.stem, {"source": job.display, "stem": job.stem}))
+                entry.update(status="skipped", note="outputs already complete (--resume)")
+                log.info("%s: outputs complete, skipped", job.display)
+                record([entry])
+                continue
+            _remove_leftovers(out_dir, job.stem)
+            entries, interrupted = run_job_group(config, [job], options, models)
+            record(entries)
+            if interrupted:
+                raise KeyboardInterrupt
+        if live:
+            stamp = time.strftime("%Y%m%d-%H%M%S")  # a recording never overwrites an earlier one
+            live_jobs = [Job(j.spec, f"{j.stem}_{stamp}") for j in live]
+            entries, _ = run_job_group(config, live_jobs, options, models)
+            record(entries)  # Ctrl-C is how live recordings end: their outputs are kept, the run succeeds
+    except KeyboardInterrupt:
+        summary["interrupted"] = True
+        save()
+        raise
     summary["finished"] = True
     save()
     merged = merge_summaries(out_dir, options.shard[1]) if options.shard[1] > 1 else None
@@ -191,7 +214,9 @@ def run_job_group(
     opened = []
     for job in jobs:
         try:
-            opened.append((job, open_source(job.spec, queue_size=config.queue_size)))
+            source = open_source(job.spec, queue_size=config.queue_size)
+            source.allow_partial = options.accept_partial
+            opened.append((job, source))
         except UserError as error:
             entries[job]["error"] = str(error)
     if not opened:

@@ -281,7 +281,8 @@ class Pipeline:
         except BaseException as error:
             if self.error is None:
                 self.error = error
-            log.error("pipeline stage %s failed: %s", threading.current_thread().name, error)
+            # The caller reports `self.error` (run.py as one `error:` line); --verbose adds the trace.
+            log.info("pipeline stage %s failed", threading.current_thread().name, exc_info=True)
             self._stop.set()
             threading.Thread(
                 target=self._shutdown, kwargs={"discard_incomplete": True, "abort_all": True}, daemon=True

@@ -24,6 +24,10 @@ from core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from core.errors import UserError
 from core.records import Detection, Track
 
+# Frame numbers and ids beyond this are not a video's (10 h at 250 fps is 9 million frames); larger
+# ones would overflow or wrap when converted to integers, and the per-frame loops would never end.
+MAX_NUMBER = 10_000_000
+
 
 @dataclass
 class MotTable:
@@ -61,23 +65,11 @@ def read_table(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"MOTChallenge file not found: {path}")
-    rows = []
-    with path.open() as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                values = [float(v) for v in line.replace(" ", "").split(",") if v != ""]
-            except ValueError:
-                raise UserError(
-                    f"{path}:{number}: not a comma-separated row of numbers: {line[:60]!r}"
-                ) from None
-            if len(values) < 6:
-                raise UserError(
-                    f"{path}:{number}: needs at least 6 columns (frame,id,x,y,w,h), got {len(values)}"
-                )
-            rows.append(values[:10] + [-1.0] * (10 - min(len(values), 10)))
+    try:
+        with path.open(encoding="utf-8") as handle:
+            rows = _parse_rows(path, handle)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a MOTChallenge text file (binary or not UTF-8)") from None
     if not rows:
         return np.zeros((0, 10))
     table = np.asarray(rows)
@@ -85,10 +77,31 @@ def read_table(path: str | Path) -> np.ndarray:
         raise UserError(f"{path}: NaN or infinite values in frame/id/box columns")
     if (table[:, 0] < 1).any() or (table[:, 0] != np.round(table[:, 0])).any():
         raise UserError(f"{path}: frame numbers must be integers starting at 1")
+    if (table[:, 0] > MAX_NUMBER).any() or (np.abs(table[:, 1]) > MAX_NUMBER).any():
+        bad = int(np.flatnonzero((table[:, 0] > MAX_NUMBER) | (np.abs(table[:, 1]) > MAX_NUMBER))[0])
+        raise UserError(f"{path}: row {bad + 1} has a frame number or id beyond {MAX_NUMBER:,}")
     if (table[:, 4] <= 0).any() or (table[:, 5] <= 0).any():
         bad = int(np.flatnonzero((table[:, 4] <= 0) | (table[:, 5] <= 0))[0])
         raise UserError(f"{path}: row {bad + 1} has a box without positive width and height")
     return table
+
+
+def _parse_rows(path: Path, handle) -> list[list[float]]:
+    rows = []
+    for number, line in enumerate(handle, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            values = [float(v) for v in line.replace(" ", "").split(",") if v != ""]
+        except ValueError:
+            raise UserError(f"{path}:{number}: not a comma-separated row of numbers: {line[:60]!r}") from None
+        if len(values) < 6:
+            raise UserError(
+                f"{path}:{number}: needs at least 6 columns (frame,id,x,y,w,h), got {len(values)}"
+            )
+        rows.append(values[:10] + [-1.0] * (10 - min(len(values), 10)))
+    return rows
 
 
 def _to_mot_table(table: np.ndarray) -> MotTable:

@@ -151,9 +151,9 @@ class TrackerConfig:
 
 # (lower bound, upper bound, lower bound excluded) of every numeric TrackerConfig field.
 _RANGES: dict[str, tuple[float, float, bool]] = {
-    "high_score": (0.0, math.inf, False),
-    "low_score": (0.0, math.inf, False),
-    "new_track_score": (0.0, math.inf, False),
+    "high_score": (0.0, 1.0, False),
+    "low_score": (0.0, 1.0, False),
+    "new_track_score": (0.0, 1.0, False),
     "min_iou": (0.0, 1.0, False),
     "low_min_iou": (0.0, 1.0, False),
     "max_height_change": (0.0, math.inf, False),

@@ -8,10 +8,12 @@ relies on.
 """
 
 import csv
+import errno
 import io
 import json
 import math
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -273,13 +275,37 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file, prove it plays back whole, then rename it: OpenCV's writer reports no
+        error (a full disk leaves an .mp4 without its index), so the finished file is read back."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
-        writer.release()
-        with open(self.temp, "rb+") as file:
-            os.fsync(file.fileno())
+        try:
+            writer.release()
+            with open(self.temp, "rb+") as file:
+                os.fsync(file.fileno())
+            self._check_readable()
+        except BaseException:
+            self.temp.unlink(missing_ok=True)
+            raise
         os.replace(self.temp, self.path)
+
+    def _check_readable(self) -> None:
+        if self.frames == 0:
+            return
+        capture = cv2.VideoCapture(str(self.temp), cv2.CAP_FFMPEG)
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        if count != self.frames:
+            free = shutil.disk_usage(self.temp.parent).free
+            raise OSError(
+                errno.EIO,
+                f"the video writer produced an unreadable file ({count} of {self.frames} frames "
+                f"readable; {free // 1024} KiB free on that disk)",
+                str(self.path),
+            )
 
     def abort(self) -> None:
         writer, self._writer = self._writer, None

@@ -105,6 +105,8 @@ class FrameSource:
         self._reconnects = 0
         self._captured = 0
         self._error: str | None = None
+        # A file that ends before its container's frame count: a warning, or (False) an error.
+        self.allow_partial = True
         self._last_frame = 0.0  # monotonic time of the last captured frame
 
     # -- properties ----------------------------------------------------------------------------------
@@ -256,12 +258,14 @@ class FrameSource:
                     if self._is_live and self.kind in ("stream", "webcam") and not self._stop.is_set():
                         self._error = f"{self._name}: stream ended (reconnect disabled)"
                     elif self.kind == "file" and self._frame_count and self._captured < self._frame_count:
-                        log.warning(
-                            "%s: decoding stopped at frame %d of %d (truncated or corrupt file?)",
-                            self._name,
-                            self._captured,
-                            self._frame_count,
+                        short = (
+                            f"decoding stopped at frame {self._captured} of {self._frame_count} "
+                            "(truncated or corrupt file?)"
                         )
+                        if self.allow_partial:
+                            log.warning("%s: %s", self._name, short)
+                        else:  # the source ends in error: its outputs are discarded, not kept as done
+                            self._error = f"incomplete: {short}"
                     return
                 if not self._reconnect():
                     return

@@ -51,3 +51,32 @@ def test_permissions_are_those_of_a_plain_open(tmp_path):
     mode = stat.S_IMODE(plain.stat().st_mode)
     assert stat.S_IMODE(written.stat().st_mode) == mode
     assert stat.S_IMODE(temp_beside(tmp_path / "video.mp4", ".mp4").stat().st_mode) == mode
+
+
+def test_os_errors_become_one_line_naming_the_file(tmp_path):
+    from core.errors import UserError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match=r"cannot write .*under\.txt: (File exists|Not a directory)"):
+        write_text_atomic(blocker / "under.txt", "x")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserError, match="it is a folder"):
+        write_text_atomic(tmp_path / "folder", "x")
+    with pytest.raises(UserError, match="No space left"), atomic_path(tmp_path / "full.txt"):
+        raise OSError(28, "No space left on device")
+    assert sorted(os.listdir(tmp_path)) == ["file", "folder"]
+
+
+def test_outputs_are_checked_without_creating_anything(tmp_path):
+    from core.atomic import check_writable, check_writable_folder
+    from core.errors import UserError
+
+    check_writable(tmp_path / "a" / "b" / "out.json")
+    check_writable_folder(tmp_path / "new")
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="lies under the file"):
+        check_writable(tmp_path / "file" / "deeper" / "out.json")
+    with pytest.raises(UserError, match="it is a folder"):
+        check_writable(tmp_path)

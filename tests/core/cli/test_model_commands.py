@@ -198,3 +198,30 @@ def test_export_tensorrt_without_cuda_is_a_one_line_error(tmp_path, capsys):
     assert_one_line_error(code, out.replace("note:", ""), err)
     assert "TensorRT" in err
     assert not (tmp_path / "m.engine").exists()
+
+
+def test_output_paths_and_opsets_are_checked_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    (tmp_path / "folder").mkdir()
+    small = ["--width", "8", "--input-size", SMALL]
+    cases = [
+        (["export", *small, "--out", str(blocker / "m.onnx")], "it is a file"),
+        (["export", *small, "--out", str(tmp_path / "folder")], "it is a folder"),
+        (["export", *small, "--opset", "3", "--out", str(tmp_path / "m.onnx")], "opsets 9 to"),
+        (["export", *small, "--opset", "99", "--out", str(tmp_path / "m.onnx")], "opsets 9 to"),
+        (
+            ["convert", "--from", "official", str(blocker), "--out", str(tmp_path / "folder")],
+            "it is a folder",
+        ),
+        (["bench", "--quick", "--out", str(blocker)], "is a file"),
+        (
+            ["bench", "--quick", "--repeats", "0", "--out", str(tmp_path / "b")],
+            "--repeats must be at least 1",
+        ),
+    ]
+    for argv, words in cases:
+        code, out, err = run_main(argv, capsys)
+        assert_one_line_error(code, out.replace("note:", ""), err)
+        assert words in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]

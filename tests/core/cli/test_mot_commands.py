@@ -57,3 +57,41 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 4
     assert not (tmp_path / "o.txt").exists()
+
+
+def one_error(code: int, capsys, *words: str) -> None:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_malformed_mot_inputs_and_empty_ground_truth_are_one_line(shared_data, tmp_path, capsys):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    huge = tmp_path / "huge.txt"
+    huge.write_text("1,-1,10,10,20,40,0.9\n1e20,-1,10,10,20,40,0.9\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    gt = shared_data / "mot15" / "TUD-Campus" / "gt.txt"
+    out = tmp_path / "res.txt"
+    one_error(
+        run.main(["mot", "--det", str(binary), "--out", str(out), "--quiet"]), capsys, "not a MOTChallenge"
+    )
+    one_error(
+        run.main(["mot", "--det", str(huge), "--out", str(out), "--quiet"]), capsys, "row 2", "frame number"
+    )
+    one_error(run.main(["mot-eval", "--gt", str(gt), "--res", str(binary)]), capsys, "not a MOTChallenge")
+    one_error(run.main(["mot-eval", "--gt", str(empty), "--res", str(gt)]), capsys, "no ground-truth boxes")
+    one_error(
+        run.main(["mot-eval", "--gt", str(gt), "--res", str(gt), "--iou", "nan"]), capsys, "--iou", "finite"
+    )
+    one_error(
+        run.main(["mot", "--det", str(huge), "--out", str(out), "--min-iou", "nan"]), capsys, "--min-iou"
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    det = shared_data / "mot15" / "TUD-Campus" / "det.txt"
+    one_error(run.main(["mot", "--det", str(det), "--out", str(blocker / "x.txt")]), capsys)
+    assert not out.exists()

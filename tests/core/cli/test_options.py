@@ -24,3 +24,23 @@ def test_sizes_are_width_by_height_multiples_of_32():
     for bad in ("256", "0x256", "190x256", "200x256", "axb"):
         with pytest.raises(UserError):
             parse_size(bad)
+
+
+def test_number_accepts_its_range_and_refuses_nan_inf_and_the_rest_in_one_line():
+    from core.cli.options import number
+
+    fraction = number("--score", 0.0, 1.0)
+    assert fraction("0") == 0.0 and fraction("1") == 1.0 and fraction("0.25") == 0.25
+    positive = number("--weight", 0.0, above=True)
+    assert positive("1e-9") == 1e-9
+    for parse, text, words in [
+        (fraction, "nan", ">= 0 and <= 1"),
+        (fraction, "1.01", "<= 1"),
+        (fraction, "-inf", "finite"),
+        (positive, "0", "> 0"),
+        (positive, "inf", "finite"),
+        (fraction, "half", "must be a number"),
+    ]:
+        with pytest.raises(UserError) as caught:
+            parse(text)
+        assert words in str(caught.value) and "\n" not in str(caught.value)

@@ -183,7 +183,7 @@ def zero_frame_video(path: Path) -> Path:
         ("shard", "--shard 3/2"),
         ("unwritable", "cannot write to output folder"),
         ("interval", "--interval must be at least 1"),
-        ("not-a-number", "invalid int value"),
+        ("not-a-number", "--max-frames must be a whole number"),
         ("corrupt", "corrupt"),
         ("zero-frames", "empty.mp4"),
     ],

@@ -205,3 +205,46 @@ def test_interval_detector_detects_every_n_frames():
     assert calls == [0, 3, 6, 7]
     with pytest.raises(UserError):
         IntervalDetector(detector, every=0)
+
+
+@pytest.mark.parametrize("size", [(160, 90), (320, 100), (640, 96), (16, 16), (100, 2000), (63, 127)])
+def test_hog_runs_on_frames_smaller_than_its_window(size):
+    """detectMultiScale segfaults on frames shorter than its 64×128 window (+ padding) and asserts on
+    narrower ones; the detector scales such frames up first (this test would crash the process)."""
+    width, height = size
+    frame = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    assert_valid(HogDetector()(frame, 0), frame)
+
+
+def test_hog_skips_frames_too_thin_to_scale_with_one_warning(caplog):
+    from core.detect.hog import hog_scale
+
+    detector = HogDetector()
+    frame = np.zeros((2000, 1, 3), dtype=np.uint8)
+    assert detector(frame, 0) == [] and detector(frame, 1) == []
+    assert [r.message for r in caplog.records].count(
+        "frames of 1x2000 are too thin for the HOG detector: no detections"
+    ) == 1
+    assert hog_scale(1920, 1080) == pytest.approx(1 / 3) and hog_scale(640, 96) == pytest.approx(128 / 96)
+
+
+def test_letterbox_keeps_a_one_pixel_wide_frame():
+    from core.detect.onnx import letterbox
+
+    image, ratio, _ = letterbox(np.zeros((2000, 1, 3), dtype=np.uint8), (640, 640))
+    assert image.shape == (640, 640, 3) and ratio == pytest.approx(0.32)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'[{"image_id": 1e400, "bbox": [0, 0, 10, 20]}]', "integer image_id"),
+        (b"[" * 200_000, "nested too deeply"),
+        (b"\xff\xfe\x00binary", "not valid JSON"),
+    ],
+)
+def test_malformed_coco_detection_files_are_one_line(tmp_path, content, words):
+    path = tmp_path / "dets.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=words):
+        create_detector(f"file:{path}")

@@ -102,12 +102,15 @@ def test_formats_are_checked():
         parse_formats("jsonl,foo")
 
 
-def test_output_folder_must_be_writable(tmp_path):
+def test_output_folder_must_be_writable_and_is_checked_without_being_created(tmp_path):
     check_out_dir(tmp_path / "new" / "deeper")
-    assert (tmp_path / "new" / "deeper").is_dir() and not list((tmp_path / "new" / "deeper").iterdir())
+    assert not (tmp_path / "new").exists()  # made only once the models have loaded
     blocker = touch(tmp_path / "file")
     with pytest.raises(UserError, match="cannot write to output folder"):
         check_out_dir(blocker / "out")
+    (tmp_path / "taken" / "summary.json").mkdir(parents=True)
+    with pytest.raises(UserError, match=r"summary\.json: it is a folder"):
+        check_out_dir(tmp_path / "taken")
 
 
 def test_outputs_count_as_complete_only_when_every_requested_file_exists(tmp_path):

@@ -262,3 +262,29 @@ def test_sigkill_mid_write_leaves_only_partial_files(tmp_path):
     assert len(names) == len(FORMATS)
     assert all(name.startswith(".victim.") and ".partial" in name for name in names), names
     assert not any(p.exists() for p in output_paths(tmp_path, "victim", FORMATS).values())
+
+
+class TruncatingWriter:
+    """OpenCV's writer on a full disk: it reports nothing, and the file ends without its index."""
+
+    def __init__(self, writer: cv2.VideoWriter, path: Path):
+        self.writer, self.path = writer, path
+
+    def write(self, image) -> None:
+        self.writer.write(image)
+
+    def release(self) -> None:
+        self.writer.release()
+        data = self.path.read_bytes()
+        self.path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_video_the_writer_left_unreadable_never_gets_its_final_name(tmp_path, clip):
+    frame = clip[0][0]
+    sink = VideoSink(tmp_path / "full.mp4", fps=5, size=(frame.image.shape[1], frame.image.shape[0]))
+    sink._writer = TruncatingWriter(sink._writer, sink.temp)
+    for frame, tracks in clip:
+        sink.write(frame, tracks, None)
+    with pytest.raises(OSError, match="unreadable file"):
+        sink.close()
+    assert os.listdir(tmp_path) == []  # neither the final name nor the temporary
