@@ -12,7 +12,7 @@ from core.errors import UserError
 from core.model.checkpoint import load_model, save_checkpoint
 from core.model.hrnet import build_model
 from tests.support.helpers import ROOT
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, load_config
 from trainer.train import train
 from trainer.weights import init_from_imagenet, init_from_pose
 
@@ -210,3 +210,66 @@ def test_train_bad_input_is_one_line(mini, shared_data, tmp_path, capsys, args, 
     assert run.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_the_fine_tuning_recipe_moves_gamma_and_holds_frozen_parameters(mini, tmp_path):
+    """assets/configs/table1/paper.toml at width 8 on coco_mini: the recipe's parameter groups as
+    shipped (attention ×10 lr, everything but attention and final layer frozen for 2 epochs), its lr
+    at its base batch (base_batch = the tiny batch) and no warm-up (500 iterations outlast this test).
+
+    gamma starts at 0; Adam moves a parameter by about its lr per step, so after 4 steps at
+    1e-4 × 10 every gamma must be at least 1e-3 from 0 (measured: 1.7e-3 to 3.6e-3), the largest 5× further than
+    with multiplier 1, and the attention weights (which get gradients only once gamma is not 0) must
+    have moved by at least 1e-4 too (measured in each module)."""
+    ann, images = mini
+    torch.manual_seed(0)
+    baseline = save_checkpoint(build_model(width=8, input_size=(64, 64)), tmp_path / "baseline.pt")
+    start = dict(load_model(baseline).named_parameters())
+
+    def fine_tune(out: str, epochs: int, *extra: str):
+        config = load_config(ROOT / "assets/configs/table1/paper.toml", [*TINY_SETTINGS, *extra])
+        for name, value in {"data.train_ann": str(ann), "data.train_images": str(images)}.items():
+            config.set(name, value)
+        config.set("init.weights", str(baseline))
+        config.set("run.out_dir", str(tmp_path / out))
+        config.set("solver.epochs", epochs)
+        return {n: v.detach() for n, v in train(config).model.named_parameters()}
+
+    frozen_phase = fine_tune("a", 2)  # 2 epochs × 2 iterations, all inside the frozen epochs
+    for name, value in frozen_phase.items():
+        if not name.startswith(("attention.", "final_layer.")):
+            assert torch.equal(value, start[name]), f"{name} moved while frozen"
+    gammas = {n: float(v.detach()) for n, v in frozen_phase.items() if n.endswith("gamma")}
+    assert len(gammas) == 4 and min(abs(g) for g in gammas.values()) >= 1e-3, gammas
+    torch.manual_seed(3)  # run.seed: the attention modules' initialisation, which init_from_pose keeps
+    fresh = {
+        n: v.detach() for n, v in build_model(width=8, preset="paper", input_size=(64, 64)).named_parameters()
+    }
+    moved: dict[str, float] = {}  # per module, the largest change of a CAM/SAM weight (a width-8 CAM has
+    for n, value in frozen_phase.items():  # one hidden unit, which a dead ReLU may stop entirely)
+        if n.startswith("attention.") and not n.endswith("gamma"):
+            module = n.split(".")[1]
+            moved[module] = max(moved.get(module, 0.0), float((value - fresh[n]).abs().max()))
+    assert len(moved) == 4 and min(moved.values()) >= 1e-4, moved
+
+    plain = fine_tune("b", 2, "params.attention_lr_mult=1.0")
+    plain_gamma = max(abs(float(v.detach())) for n, v in plain.items() if n.endswith("gamma"))
+    assert max(abs(g) for g in gammas.values()) >= 5 * plain_gamma  # measured: 10×
+
+    after = fine_tune("c", 3)  # epoch 3: the frozen parameters train as well
+    assert not torch.equal(after["conv1.weight"], start["conv1.weight"])
+
+
+TINY_SETTINGS = [
+    "model.width=8",
+    "model.input_size=64x64",
+    "data.workers=0",
+    "solver.batch_size=4",
+    "solver.base_batch=4",
+    "solver.warmup_iters=0",
+    "eval.every=0",
+    "run.progress=false",
+    "run.tensorboard=false",
+    "run.seed=3",
+    "run.max_iters_per_epoch=2",
+]
