@@ -57,7 +57,7 @@ def write_csv_log(path: Path, history: list[dict[str, float]]) -> None:
 
 def write_epoch(context: DistContext, out_dir: Path, history: list[dict[str, float]], writer) -> None:
     """After each epoch (and the optional start row), on rank 0: log.csv rewritten whole and the last
-    row's scalars, all ten COCO numbers included, in TensorBoard."""
+    row's scalars, all ten COCO numbers and every attention module's gamma included, in TensorBoard."""
     if not context.is_main:
         return
     write_csv_log(out_dir / "log.csv", history)
@@ -66,6 +66,8 @@ def write_epoch(context: DistContext, out_dir: Path, history: list[dict[str, flo
         for key in ("loss", "lr", "seconds", "val_seconds", *METRIC_COLUMNS):
             if key in row:
                 writer.add_scalar(f"epoch/{key}", row[key], int(row["epoch"]))
+        for key in (k for k in row if k.startswith("gamma_")):  # each attention module's gamma
+            writer.add_scalar(f"gamma/{key.removeprefix('gamma_')}", row[key], int(row["epoch"]))
         writer.flush()
 
 

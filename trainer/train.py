@@ -175,6 +175,7 @@ def _train(config: TrainConfig, resume: str | Path | None, context: distributed.
             "lr": lr,
             "skipped": skipped,
             "seconds": time.perf_counter() - started,
+            **{f"gamma_{key}": float(module.gamma.detach()) for key, module in model.attention.items()},
         }
         if skipped:
             log(f"epoch {epoch + 1}: skipped {int(skipped)} samples whose image could not be read")
@@ -207,6 +208,7 @@ def _train(config: TrainConfig, resume: str | Path | None, context: distributed.
         log(
             f"epoch {epoch + 1}/{config.solver.epochs}: loss {loss:.6g}, lr {lr:.3g}, "
             f"train {row['seconds'] - row.get('val_seconds', 0.0):.1f} s{validation}"
+            + "".join(f", {k.replace('_', ' ')} {v:+.4f}" for k, v in row.items() if k.startswith("gamma_"))
         )
         distributed.barrier(context)
     if writer is not None:

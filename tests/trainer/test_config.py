@@ -40,9 +40,9 @@ def test_extends_loops_are_refused(tmp_path):
 def test_resume_refuses_a_changed_model_or_recipe_but_allows_more_epochs():
     saved = load_config(None, ["model.width=8", "solver.lr=1e-3"]).to_dict()
     check_resume(load_config(None, ["model.width=8", "solver.epochs=300", "run.out_dir=x"]), saved, "l.pt")
-    with pytest.raises(UserError, match="its own model.width = 8, not 16"):
+    with pytest.raises(UserError, match=r"its own model\.width = 8, not 16"):
         check_resume(load_config(None, ["model.width=16"]), saved, "l.pt")
-    with pytest.raises(UserError, match="solver.lr = 0.001, not 0.5"):
+    with pytest.raises(UserError, match=r"solver\.lr = 0\.001, not 0\.5"):
         check_resume(load_config(None, ["model.width=8", "solver.lr=0.5"]), saved, "l.pt")
 
 
