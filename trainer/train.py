@@ -207,7 +207,7 @@ def _train(config: TrainConfig, resume: str | Path | None, context: distributed.
         validation = f", validation {row['val_seconds']:.1f} s, AP {row['AP']:.4f}" if "AP" in row else ""
         log(
             f"epoch {epoch + 1}/{config.solver.epochs}: loss {loss:.6g}, lr {lr:.3g}, "
-            f"train {row['seconds'] - row.get('val_seconds', 0.0):.1f} s{validation}"
+            f"train {row['seconds']:.1f} s{validation}"
             + "".join(f", {k.replace('_', ' ')} {v:+.4f}" for k, v in row.items() if k.startswith("gamma_"))
         )
         distributed.barrier(context)
