@@ -9,9 +9,10 @@
 
     python run.py eval --checkpoint runs/w32/best.pt \\
         --coco-ann coco/annotations/person_keypoints_val2017.json --images coco/val2017 \\
-        [--detections COCO_val2017_detections_AP_H_56_person.json] [--flip] [--out results.json]
+        [--detections COCO_val2017_detections_AP_H_56_person.json] [--no-flip] [--out results.json]
 
-Settings are read from the TOML file, then each --set, then the explicit flags (which win).
+Settings are read from the TOML file, then each --set, then the explicit flags (which win). With
+--resume the checkpoint's model and recipe continue: an option that would change them is refused.
 """
 
 from __future__ import annotations
@@ -131,16 +132,17 @@ def run_train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
     resume = args.resume
-    if resume == "auto":
+    if resume == "auto":  # only rank 0 reads it (trainer.weights.read_on_rank0): check there alone
         resume = Path(config.run.out_dir) / "latest.pt"
-        if not resume.is_file():
+        if int(os.environ.get("RANK", "0")) == 0 and not resume.is_file():
             raise UserError(f"--resume: no {resume} to continue from (name a checkpoint after --resume)")
     from trainer.train import train
 
     result = train(config, resume=resume)
-    if result.history and int(os.environ.get("RANK", "0")) == 0:
-        last = result.history[-1]
-        line = f"done: {len(result.history)} epochs, last loss {last['loss']:.6g}"
+    trained = [row for row in result.history if "loss" in row]
+    if trained and int(os.environ.get("RANK", "0")) == 0:
+        last = trained[-1]
+        line = f"done: {len(trained)} epochs, last loss {last['loss']:.6g}"
         if result.best_ap >= 0:
             line += f", best AP {result.best_ap:.4f}"
         print(f"{line}; checkpoints in {result.out_dir}")
@@ -163,7 +165,12 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detections", type=Path, help="person boxes (COCO results JSON); default: ground-truth boxes"
     )
-    parser.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crop)")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="flip test: average with the mirrored crop (HRNet's test setting; default on)",
+    )
     parser.add_argument("--out", type=Path, help="write the keypoint results JSON here")
     parser.add_argument("--input-size", help="WIDTHxHEIGHT for official/mmpose files (default 192x256)")
     parser.add_argument("--decode", choices=("argmax", "dark"), default="argmax")
@@ -182,6 +189,8 @@ def run_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     if args.batch_size < 1 or args.workers < 0:
         raise UserError("--batch-size must be positive and --workers 0 or more")
+    if not 0.0 <= args.in_vis_threshold <= 1.0 or not 0.0 < args.oks_threshold <= 1.0:
+        raise UserError("--in-vis-threshold must lie in [0, 1] and --oks-threshold in (0, 1]")
     if args.out is not None:
         from core.atomic import check_writable
 
@@ -189,7 +198,7 @@ def run_eval(argv: list[str]) -> int:
     from core.model import load_model
     from trainer import distributed
     from trainer.dataset import evaluation_dataset, load_coco
-    from trainer.evaluate import evaluate_predictions, format_metrics, predict_sharded
+    from trainer.evaluate import coco_summary, evaluate_predictions, format_metrics, predict_sharded
 
     coco = load_coco(args.coco_ann)
     input_size = None
@@ -227,6 +236,7 @@ def run_eval(argv: list[str]) -> int:
         skipped = f", {predictions.skipped} unreadable images skipped" if predictions.skipped else ""
         print(f"{args.checkpoint.name}: {len(dataset.samples)} people ({boxes}), flip test {flip}{skipped}")
         print(format_metrics(metrics))
+        print(coco_summary(metrics))
         if args.out is not None:
             print(f"results written to {args.out}")
         return 0

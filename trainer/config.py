@@ -1,13 +1,17 @@
 """The training recipe as one dataclass tree, loaded from TOML and overridable from the command line.
 
 A recipe file (assets/configs/*.toml) has one table per section below; every key is optional and
-falls back to the dataclass default. `--set section.key=value` (value in TOML syntax, or a bare
-string) changes any field after the file is read, so one shipped file serves every variant.
+falls back to the dataclass default. A top-level `extends = "other.toml"` (relative to the file)
+reads that recipe first, so the Table I recipes state only what differs. `--set section.key=value`
+(value in TOML syntax, or a bare string) changes any field after the file is read, so one shipped
+file serves every variant. validate() checks every field's range in one place, before any data or
+weights are read, so a bad value costs one line, not hours.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
-from core.model import DEFAULT_INPUT_SIZE
+from core.model import DEFAULT_INPUT_SIZE, resolve_positions
 from trainer.augment import AugmentSettings
 
 
@@ -53,7 +57,10 @@ class AugmentSection(AugmentSettings):
 @dataclass
 class SolverSection:
     optimizer: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3
+    lr: float = 1e-3  # at base_batch images per step (all ranks together)
+    base_batch: int = 0  # the global batch `lr` is meant for; lr × global/base_batch; 0 = lr as given
+    warmup_iters: int = 0  # linear warm-up over the first N iterations (mmpose: 500); 0 = none
+    warmup_ratio: float = 0.001  # the warm-up starts at lr × warmup_ratio (mmpose's value)
     lr_steps: tuple[int, ...] = (170, 200)
     lr_factor: float = 0.1
     epochs: int = 210
@@ -64,6 +71,20 @@ class SolverSection:
     amp: bool = True  # fp16 + GradScaler on CUDA; bf16 autocast on CPU when cpu_bf16 is set
     cpu_bf16: bool = False
     channels_last: bool = True  # on CUDA only
+    sync_bn: bool = False  # SyncBatchNorm across DDP ranks (CUDA/NCCL only)
+
+
+@dataclass
+class ParamsSection:
+    """Parameter groups: attention parameters (gamma included) get their own learning-rate multiplier
+    and weight decay; parameters whose names match `freeze` (fnmatch patterns, minus those matching
+    `freeze_except`) are not trained in the first `freeze_epochs` epochs."""
+
+    attention_lr_mult: float = 1.0
+    attention_weight_decay: float = 0.0
+    freeze: tuple[str, ...] = ()  # e.g. ["*"]: everything ...
+    freeze_except: tuple[str, ...] = ()  # ... except e.g. ["attention.*", "final_layer.*"]
+    freeze_epochs: int = 0
 
 
 @dataclass
@@ -75,6 +96,7 @@ class InitSection:
 @dataclass
 class EvalSection:
     every: int = 10  # evaluate every K epochs (and after the last one); 0 disables
+    before_training: bool = False  # also score the starting weights (a fine-tune's starting AP)
     flip: bool = True
     batch_size: int = 64
     decode: str = "argmax"  # argmax | dark
@@ -87,7 +109,7 @@ class RunSection:
     out_dir: str = "runs/train"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
-    log_every: int = 50  # iterations between TensorBoard loss points
+    log_every: int = 50  # iterations between progress lines and TensorBoard loss points
     save_every: int = 1  # write latest.pt every K epochs (and after the last); best.pt whenever AP improves
     progress: bool = True  # tqdm bars on rank 0
     tensorboard: bool = True
@@ -100,6 +122,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
     solver: SolverSection = field(default_factory=SolverSection)
+    params: ParamsSection = field(default_factory=ParamsSection)
     init: InitSection = field(default_factory=InitSection)
     eval: EvalSection = field(default_factory=EvalSection)
     run: RunSection = field(default_factory=RunSection)
@@ -111,14 +134,18 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> TrainConfig:
         config = cls()
+        config.update(data, origin)
+        config.validate()
+        return config
+
+    def update(self, data: dict[str, Any], origin: str = "config") -> None:
+        """Assign every `[section] key = value` of a parsed recipe (checked, not yet validated)."""
         for section_name, values in data.items():
-            section = _section(config, section_name, origin)
+            section = _section(self, section_name, origin)
             if not isinstance(values, dict):
                 raise UserError(f"{origin}: [{section_name}] must be a table of settings")
             for key, value in values.items():
                 _assign(section, section_name, key, value, origin)
-        config.validate()
-        return config
 
     def override(self, assignment: str) -> None:
         """Apply one `section.key=value`; the value is read as TOML, else as a plain string."""
@@ -139,29 +166,91 @@ class TrainConfig:
         _assign(_section(self, section_name, origin), section_name, key, value, origin)
 
     def validate(self) -> None:
+        """Every field's range, checked at load: the first violation is one UserError line."""
+        for section in dataclasses.fields(self):
+            for key, value in dataclasses.asdict(getattr(self, section.name)).items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise UserError(f"{section.name}.{key} must be a finite number, got {value}")
+        m, d, a, s, p, e, r = (
+            self.model,
+            self.data,
+            self.augment,
+            self.solver,
+            self.params,
+            self.eval,
+            self.run,
+        )
         checks = [
-            (self.model.width > 0, "model.width must be positive"),
+            (m.width > 0, "model.width must be positive"),
             (
-                all(v > 0 and v % 32 == 0 for v in self.model.input_size),
+                all(v > 0 and v % 32 == 0 for v in m.input_size),
                 "model.input_size: width and height must be positive multiples of 32 (HRNet's lowest branch)",
             ),
-            (self.solver.epochs > 0, "solver.epochs must be positive"),
-            (self.solver.batch_size > 0, "solver.batch_size must be positive"),
-            (self.solver.lr > 0, "solver.lr must be positive"),
+            (m.num_joints > 0, "model.num_joints must be positive"),
+            (d.workers >= 0, "data.workers must be 0 or more"),
+            (0.0 <= d.detection_score_threshold <= 1.0, "data.detection_score_threshold must lie in [0, 1]"),
+            (a.sigma > 0, "augment.sigma must be positive (σ of the Gaussian targets, in heatmap pixels)"),
+            (a.rotation >= 0, "augment.rotation must be 0 or more degrees"),
+            (0.0 <= a.rotation_prob <= 1.0, "augment.rotation_prob must lie in [0, 1]"),
+            (0.0 <= a.scale < 1.0, "augment.scale must lie in [0, 1)"),
+            (0.0 <= a.half_body_prob <= 1.0, "augment.half_body_prob must lie in [0, 1]"),
+            (a.half_body_min_joints >= 0, "augment.half_body_min_joints must be 0 or more"),
+            (s.optimizer in ("adam", "adamw", "sgd"), "solver.optimizer must be adam, adamw or sgd"),
+            (s.lr > 0, "solver.lr must be positive"),
+            (s.base_batch >= 0, "solver.base_batch must be 0 (no scaling) or a positive global batch"),
+            (s.warmup_iters >= 0, "solver.warmup_iters must be 0 or more"),
+            (0.0 < s.warmup_ratio <= 1.0, "solver.warmup_ratio must lie in (0, 1]"),
+            (all(step > 0 for step in s.lr_steps), "solver.lr_steps must be positive epochs"),
+            (list(s.lr_steps) == sorted(set(s.lr_steps)), "solver.lr_steps must be strictly increasing"),
+            (0.0 < s.lr_factor <= 1.0, "solver.lr_factor must lie in (0, 1]"),
+            (s.epochs > 0, "solver.epochs must be positive"),
+            (s.batch_size > 0, "solver.batch_size must be positive"),
+            (s.weight_decay >= 0, "solver.weight_decay must be 0 or more"),
+            (0.0 <= s.momentum < 1.0, "solver.momentum must lie in [0, 1)"),
+            (s.grad_clip >= 0, "solver.grad_clip must be 0 (off) or a positive gradient norm"),
+            (p.attention_lr_mult > 0, "params.attention_lr_mult must be positive"),
+            (p.attention_weight_decay >= 0, "params.attention_weight_decay must be 0 or more"),
+            (p.freeze_epochs >= 0, "params.freeze_epochs must be 0 or more"),
             (
-                self.solver.optimizer in ("adam", "adamw", "sgd"),
-                "solver.optimizer must be adam, adamw or sgd",
+                not p.freeze_epochs or p.freeze,
+                "params.freeze_epochs is set but params.freeze names no parameters",
             ),
-            (self.data.workers >= 0, "data.workers must be 0 or more"),
-            (self.eval.every >= 0, "eval.every must be 0 or more"),
-            (self.run.save_every >= 1, "run.save_every must be 1 or more"),
-            (self.eval.decode in ("argmax", "dark"), "eval.decode must be argmax or dark"),
-            (0.0 <= self.augment.rotation_prob <= 1.0, "augment.rotation_prob must lie in [0, 1]"),
-            (0.0 <= self.augment.scale < 1.0, "augment.scale must lie in [0, 1)"),
+            (e.every >= 0, "eval.every must be 0 or more"),
+            (e.batch_size > 0, "eval.batch_size must be positive"),
+            (e.decode in ("argmax", "dark"), "eval.decode must be argmax or dark"),
+            (0.0 <= e.in_vis_threshold <= 1.0, "eval.in_vis_threshold must lie in [0, 1]"),
+            (0.0 < e.oks_threshold <= 1.0, "eval.oks_threshold must lie in (0, 1] (an OKS)"),
+            (r.seed >= 0, "run.seed must be 0 or more"),
+            (r.log_every >= 1, "run.log_every must be 1 or more"),
+            (r.save_every >= 1, "run.save_every must be 1 or more"),
+            (r.max_iters_per_epoch >= 0, "run.max_iters_per_epoch must be 0 (whole epochs) or more"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        resolve_positions(m.preset)  # an unknown preset is one line now, not after the data is read
+
+
+# Fields a resumed run takes from its checkpoint: changing them would not continue that run. The rest
+# (paths, epochs, evaluation, logging, devices, amp) may differ, e.g. to extend a run or move it.
+RESUME_FIXED = ("model", "params", "augment", "solver")
+RESUME_FREE = ("solver.epochs", "solver.amp", "solver.cpu_bf16", "solver.channels_last", "solver.sync_bn")
+
+
+def check_resume(config: TrainConfig, saved: dict[str, Any], path: str | Path) -> None:
+    """Refuse a resume whose model or recipe differs from the checkpoint's (e.g. --width or --lr):
+    the checkpoint's values would win silently otherwise."""
+    current = config.to_dict()
+    for section in RESUME_FIXED:
+        for key, value in current[section].items():
+            name = f"{section}.{key}"
+            if name in RESUME_FREE or key not in saved.get(section, {}):
+                continue
+            if saved[section][key] != value:
+                raise UserError(
+                    f"--resume continues {path} with its own {name} = {saved[section][key]!r}, not "
+                    f"{value!r}; drop that option, or start a new run from its weights with --init"
+                )
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -169,18 +258,31 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if path is None:
         config = TrainConfig()
     else:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"config file not found: {path}")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise UserError(f"{path}: not valid TOML ({error})") from None
-        config = TrainConfig.from_dict(data, origin=str(path))
+        config = TrainConfig()
+        for file, data in _recipe_chain(Path(path)):
+            config.update(data, origin=str(file))
     for assignment in overrides:
         config.override(assignment)
     config.validate()
     return config
+
+
+def _recipe_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """The recipe files to apply in order: what `extends` names first, then the file itself."""
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise UserError(f"{path}: `extends` loops back to itself")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid TOML ({error})") from None
+    parent = data.pop("extends", None)
+    if parent is None:
+        return [(path, data)]
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: extends must be the path of another recipe file")
+    return [*_recipe_chain(path.parent / parent, (*seen, path.resolve())), (path, data)]
 
 
 def _section(config: TrainConfig, name: str, origin: str) -> Any:

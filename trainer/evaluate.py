@@ -33,6 +33,19 @@ from trainer.distributed import DistContext, gather_objects
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 TABLE_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")  # the paper's Table II
+# pycocotools' keypoint summary lines, in its order: (kind, IoU, area) for each of METRIC_NAMES.
+SUMMARY_LINES = (
+    ("Average Precision  (AP)", "0.50:0.95", "all"),
+    ("Average Precision  (AP)", "0.50", "all"),
+    ("Average Precision  (AP)", "0.75", "all"),
+    ("Average Precision  (AP)", "0.50:0.95", "medium"),
+    ("Average Precision  (AP)", "0.50:0.95", "large"),
+    ("Average Recall     (AR)", "0.50:0.95", "all"),
+    ("Average Recall     (AR)", "0.50", "all"),
+    ("Average Recall     (AR)", "0.75", "all"),
+    ("Average Recall     (AR)", "0.50:0.95", "medium"),
+    ("Average Recall     (AR)", "0.50:0.95", "large"),
+)
 
 
 @dataclass
@@ -64,20 +77,15 @@ def predict(
     indices: Sequence[int] | None = None,
     amp: bool = False,
     progress: bool = False,
+    loader: DataLoader | None = None,
 ) -> Predictions:
-    """Image-space keypoints for `indices` of the dataset (all of it by default)."""
+    """Image-space keypoints for `indices` of the dataset (all of it by default); a `loader` from
+    prediction_loader() replaces indices, batch_size and workers (training reuses one across epochs)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    subset = dataset if indices is None else Subset(dataset, list(indices))
-    loader = DataLoader(
-        subset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-    )
+    if loader is None:
+        loader = prediction_loader(dataset, indices, batch_size, workers, device)
     channels_last = next(model.parameters()).is_contiguous(memory_format=torch.channels_last) and (
         device.type == "cuda"
     )
@@ -107,12 +115,38 @@ def predict(
     return Predictions(np.concatenate(all_indices), np.concatenate(all_keypoints), skipped)
 
 
+def prediction_loader(
+    dataset: CocoKeypoints,
+    indices: Sequence[int] | None,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    persistent: bool = False,
+) -> DataLoader:
+    """The crops predict() runs over, in order; `persistent` keeps its workers between passes."""
+    subset = dataset if indices is None else Subset(dataset, list(indices))
+    return DataLoader(
+        subset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        persistent_workers=persistent and workers > 0,
+    )
+
+
+def shard_indices(dataset: CocoKeypoints, context: DistContext) -> range:
+    """This rank's share of the crops: every world_size-th one."""
+    return range(context.rank, len(dataset), context.world_size)
+
+
 def predict_sharded(
     model: torch.nn.Module, dataset: CocoKeypoints, context: DistContext, **options: Any
 ) -> Predictions | None:
-    """Each rank predicts every world_size-th crop (`options` as for predict); the union, in sample
-    order, on rank 0 and None on the other ranks."""
-    indices = range(context.rank, len(dataset), context.world_size)
+    """Each rank predicts every world_size-th crop (`options` as for predict; a `loader` must hold
+    shard_indices()); the union, in sample order, on rank 0 and None on the other ranks."""
+    indices = None if "loader" in options else shard_indices(dataset, context)
     part = predict(model, dataset, context.device, indices=indices, **options)
     parts = gather_objects(part, context)
     return Predictions.merge(parts) if context.is_main else None
@@ -216,3 +250,11 @@ def format_metrics(metrics: dict[str, float], columns: Sequence[str] = TABLE_COL
     header = " ".join(f"{name:>6}" for name in columns)
     values = " ".join(f"{100 * metrics[name]:6.1f}" for name in columns)
     return f"{header}\n{values}"
+
+
+def coco_summary(metrics: dict[str, float]) -> str:
+    """The ten-line summary pycocotools prints for keypoints, from the metrics dict."""
+    return "\n".join(
+        f" {kind:<18} @[ IoU={iou:<9} | area={area:>6s} | maxDets= 20 ] = {metrics[name]:0.3f}"
+        for (kind, iou, area), name in zip(SUMMARY_LINES, METRIC_NAMES, strict=True)
+    )

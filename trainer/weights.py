@@ -9,6 +9,7 @@
 - save_training_checkpoint()/read_training_checkpoint(): our checkpoint format (core.model.checkpoint) with
   its "training" entry holding the optimiser, scheduler, scaler and RNG states (`meta` stays plain
   types, so the tensors of that state live beside it); model loaders ignore the entry.
+- read_on_rank0(): the resume checkpoint read by rank 0 alone and broadcast to the other ranks.
 - rng_state()/set_rng_state(): python, numpy, torch and CUDA generators as plain lists and tensors,
   so the checkpoint holding them loads with `torch.load(weights_only=True)`.
 """
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from core.errors import UserError
+from trainer.distributed import DistContext, broadcast_object
 
 # Top-level modules HRNet takes from an ImageNet checkpoint (its PRETRAINED_LAYERS).
 BACKBONE_PREFIXES = (
@@ -161,6 +163,21 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
             "resume from latest.pt, or start from these weights with --init)"
         )
     return data
+
+
+def read_on_rank0(path: str | Path, context: DistContext) -> dict[str, Any]:
+    """read_training_checkpoint on rank 0, broadcast (or its error) to every rank: a multi-node run
+    resumes from a checkpoint that only rank 0's machine holds, without a shared filesystem."""
+    checkpoint, error = None, None
+    if context.is_main:
+        try:
+            checkpoint = read_training_checkpoint(path)
+        except UserError as failure:
+            error = str(failure)
+    checkpoint, error = broadcast_object((checkpoint, error), context)
+    if error is not None:
+        raise UserError(error)
+    return checkpoint
 
 
 def rng_state() -> dict[str, Any]:

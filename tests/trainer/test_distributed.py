@@ -27,8 +27,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ddp_worker(rank: int, port: int, config: dict, out: str) -> None:
-    """What torchrun would start: the environment it sets, then the ordinary training entry point."""
+def ddp_worker(rank: int, port: int, config: dict, out: str, resume: str | None = None) -> None:
+    """What torchrun would start: the environment it sets, then the ordinary training entry point.
+    When resuming, rank 1 names a file that does not exist: only rank 0 may read the checkpoint (a
+    multi-node job without a shared filesystem)."""
     import os
 
     os.environ.update(
@@ -37,7 +39,9 @@ def ddp_worker(rank: int, port: int, config: dict, out: str) -> None:
     torch.set_num_threads(1)
     from trainer.train import train
 
-    result = train(TrainConfig.from_dict(config))
+    if resume is not None and rank == 1:
+        resume = f"{out}/not-on-this-node/latest.pt"
+    result = train(TrainConfig.from_dict(config), resume=resume)
     parameters = {k: v.detach().clone() for k, v in result.model.named_parameters()}
     torch.save({"parameters": parameters, "history": result.history}, f"{out}/rank{rank}.pt")
 
@@ -49,7 +53,13 @@ def test_two_gloo_processes_keep_identical_weights(shared_data, tmp_path):
     config.data.train_ann = config.data.val_ann = str(root / "person_keypoints.json")
     config.data.train_images = config.data.val_images = str(root / "images")
     config.data.workers = 0
-    config.solver.batch_size, config.solver.epochs = 3, 1
+    config.solver.batch_size, config.solver.epochs = 3, 2
+    # Epoch 1 trains the final layer alone; epoch 2 re-wraps DDP around every parameter.
+    config.params.freeze, config.params.freeze_except, config.params.freeze_epochs = (
+        ("*",),
+        ("final_layer.*",),
+        1,
+    )
     config.eval.every, config.eval.flip = 1, False
     config.run.device, config.run.out_dir, config.run.progress, config.run.tensorboard = (
         "cpu",
@@ -73,4 +83,12 @@ def test_two_gloo_processes_keep_identical_weights(shared_data, tmp_path):
     first, second = (r["history"][0] for r in ranks)
     assert first["loss"] == pytest.approx(second["loss"])  # averaged over ranks
     assert first["AP"] == second["AP"]  # rank 0 scored the union of both shards
-    assert (tmp_path / "latest.pt").is_file() and (tmp_path / "results_epoch1.json").is_file()
+    assert (tmp_path / "latest.pt").is_file() and (tmp_path / "results_epoch2.json").is_file()
+
+    config.solver.epochs = 3
+    latest = str(tmp_path / "latest.pt")
+    mp.spawn(ddp_worker, args=(free_port(), config.to_dict(), str(tmp_path), latest), nprocs=2, join=True)
+    resumed = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [row["epoch"] for row in resumed[1]["history"]] == [1, 2, 3]  # rank 1 got rank 0's checkpoint
+    for name, value in resumed[0]["parameters"].items():
+        assert torch.equal(value, resumed[1]["parameters"][name]), name

@@ -127,6 +127,7 @@ def test_predict_maps_model_heatmaps_to_image_keypoints(mini):
 
 
 def test_eval_command_prints_the_table_and_writes_results(mini, tmp_path, capsys):
+    """Flip test on by default (HRNet's test setting); the table plus pycocotools' ten numbers."""
     ann, images, detections = mini
     checkpoint = save_checkpoint(build_model(width=8, input_size=(64, 64)), tmp_path / "tiny.pt")
     out = tmp_path / "results.json"
@@ -140,7 +141,6 @@ def test_eval_command_prints_the_table_and_writes_results(mini, tmp_path, capsys
         str(images),
         "--detections",
         str(detections),
-        "--flip",
         "--out",
         str(out),
         "--workers",
@@ -151,9 +151,15 @@ def test_eval_command_prints_the_table_and_writes_results(mini, tmp_path, capsys
     ]
     assert run.main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
+    assert "flip test on" in printed[0]
     assert printed[1].split() == ["AP", "AP50", "AP75", "APM", "APL", "AR"]
     assert all(0.0 <= float(v) <= 100.0 for v in printed[2].split())
+    summary = printed[3:13]
+    assert [line.split("(")[1][:2] for line in summary] == ["AP"] * 5 + ["AR"] * 5
+    assert summary[6].startswith(" Average Recall     (AR) @[ IoU=0.50      | area=   all | maxDets= 20 ] = ")
     assert isinstance(json.loads(out.read_text()), list)
+    assert run.main([*argv, "--no-flip"]) == 0
+    assert "flip test off" in capsys.readouterr().out.splitlines()[0]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from core.errors import UserError
 from core.model.checkpoint import load_model, save_checkpoint
 from core.model.hrnet import build_model
 from tests.support.helpers import ROOT
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, load_config
 from trainer.train import train
 from trainer.weights import init_from_imagenet, init_from_pose
 
@@ -81,7 +81,7 @@ def test_resume_after_an_interruption_repeats_the_uninterrupted_run(mini, tmp_pa
     assert load_model(tmp_path / "cut" / "latest.pt").config.width == 8
 
 
-def test_validation_every_epoch_keeps_the_best_checkpoint(mini, tmp_path):
+def test_validation_every_epoch_keeps_the_best_checkpoint(mini, tmp_path, capsys):
     ann, images = mini
     config = tiny_config(
         mini,
@@ -92,10 +92,24 @@ def test_validation_every_epoch_keeps_the_best_checkpoint(mini, tmp_path):
         data__val_ann=str(ann),
         data__val_images=str(images),
         run__max_iters_per_epoch=1,
+        run__log_every=1,
+        eval__before_training=True,
     )
     result = train(config)
-    assert all(0.0 <= row["AP"] <= 1.0 for row in result.history)
-    assert result.best_ap == max(row["AP"] for row in result.history)
+    printed = capsys.readouterr().out
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]  # 0: the starting weights, scored
+    assert all(0.0 <= row["AP"] <= 1.0 and row["val_seconds"] > 0 for row in result.history)
+    assert all(name in result.history[0] for name in ("AR50", "AR75", "ARM", "ARL", "APM", "APL"))
+    assert result.best_ap == max(row["AP"] for row in result.history[1:])
+    assert printed.count(" Average Recall     (AR) @[ IoU=0.75      | area=   all | maxDets= 20 ] = ") == 3
+    assert (
+        "epoch 1/2 iter 1/1 | data " in printed
+        and " samples/s | eta " in printed
+        and " | lr 0.001 | " in printed
+    )
+    assert "epoch 2/2: loss " in printed and ", validation " in printed
+    header = (tmp_path / "log.csv").read_text().splitlines()[0]
+    assert header.endswith("val_seconds,AP,AP50,AP75,APM,APL,AR,AR50,AR75,ARM,ARL")
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "results_epoch2.json").is_file()
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert "training" not in best and best["meta"]["best_ap"] == result.best_ap
@@ -179,6 +193,9 @@ def test_train_command_runs_and_reports(mini, tmp_path, capsys):
         (["--coco-ann", "ANN", "--set", "solver.lr=fast"], "solver.lr must be a number"),
         (["--coco-ann", "ANN", "--init", "ANN"], "not a PyTorch checkpoint"),
         (["--coco-ann", "ANN", "--preset", "nosuch"], "nosuch"),
+        (["--coco-ann", "ANN", "--grad-clip", "-1"], "solver.grad_clip must be 0"),
+        (["--coco-ann", "ANN", "--set", "eval.batch_size=0"], "eval.batch_size must be positive"),
+        (["--coco-ann", "ANN", "--set", "augment.sigma=0"], "augment.sigma must be positive"),
     ],
 )
 def test_train_bad_input_is_one_line(mini, shared_data, tmp_path, capsys, args, message):
@@ -210,3 +227,80 @@ def test_train_bad_input_is_one_line(mini, shared_data, tmp_path, capsys, args, 
     assert run.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_the_fine_tuning_recipe_moves_gamma_and_holds_frozen_parameters(mini, tmp_path):
+    """assets/configs/table1/paper.toml at width 8 on coco_mini: the recipe's parameter groups as
+    shipped (attention ×10 lr, everything but attention and final layer frozen for 2 epochs), its lr
+    at its base batch (base_batch = the tiny batch) and no warm-up (500 iterations outlast this test).
+
+    gamma starts at 0; Adam moves a parameter by about its lr per step, so after 4 steps at
+    1e-4 × 10 every gamma must be at least 1e-3 from 0 (measured: 1.7e-3 to 3.6e-3), the largest 5×
+    further than with multiplier 1, and the attention weights (which get gradients only once gamma is
+    not 0) must have moved by at least 1e-4 too (measured in each module)."""
+    ann, images = mini
+    torch.manual_seed(0)
+    baseline = save_checkpoint(build_model(width=8, input_size=(64, 64)), tmp_path / "baseline.pt")
+    start = dict(load_model(baseline).named_parameters())
+
+    def fine_tune(out: str, epochs: int, *extra: str):
+        config = load_config(ROOT / "assets/configs/table1/paper.toml", [*TINY_SETTINGS, *extra])
+        for name, value in {"data.train_ann": str(ann), "data.train_images": str(images)}.items():
+            config.set(name, value)
+        config.set("init.weights", str(baseline))
+        config.set("run.out_dir", str(tmp_path / out))
+        config.set("solver.epochs", epochs)
+        return {n: v.detach() for n, v in train(config).model.named_parameters()}
+
+    frozen_phase = fine_tune("a", 2)  # 2 epochs × 2 iterations, all inside the frozen epochs
+    for name, value in frozen_phase.items():
+        if not name.startswith(("attention.", "final_layer.")):
+            assert torch.equal(value, start[name]), f"{name} moved while frozen"
+    gammas = {n: float(v.detach()) for n, v in frozen_phase.items() if n.endswith("gamma")}
+    assert len(gammas) == 4 and min(abs(g) for g in gammas.values()) >= 1e-3, gammas
+    torch.manual_seed(3)  # run.seed: the attention modules' initialisation, which init_from_pose keeps
+    fresh = {
+        n: v.detach() for n, v in build_model(width=8, preset="paper", input_size=(64, 64)).named_parameters()
+    }
+    moved: dict[str, float] = {}  # per module, the largest change of a CAM/SAM weight (a width-8 CAM has
+    for n, value in frozen_phase.items():  # one hidden unit, which a dead ReLU may stop entirely)
+        if n.startswith("attention.") and not n.endswith("gamma"):
+            module = n.split(".")[1]
+            moved[module] = max(moved.get(module, 0.0), float((value - fresh[n]).abs().max()))
+    assert len(moved) == 4 and min(moved.values()) >= 1e-4, moved
+
+    plain = fine_tune("b", 2, "params.attention_lr_mult=1.0")
+    plain_gamma = max(abs(float(v.detach())) for n, v in plain.items() if n.endswith("gamma"))
+    assert max(abs(g) for g in gammas.values()) >= 5 * plain_gamma  # measured: 10×
+
+    after = fine_tune("c", 3)  # epoch 3: the frozen parameters train as well
+    assert not torch.equal(after["conv1.weight"], start["conv1.weight"])
+
+
+TINY_SETTINGS = [
+    "model.width=8",
+    "model.input_size=64x64",
+    "data.workers=0",
+    "solver.batch_size=4",
+    "solver.base_batch=4",
+    "solver.warmup_iters=0",
+    "eval.every=0",
+    "run.progress=false",
+    "run.tensorboard=false",
+    "run.seed=3",
+    "run.max_iters_per_epoch=2",
+]
+
+
+def test_resume_refuses_options_that_would_change_the_run(mini, tmp_path, capsys):
+    ann, images = mini
+    argv = ["train", "--coco-ann", str(ann), "--images", str(images), "--out", str(tmp_path), "--no-progress"]
+    argv += ["--width", "8", "--input-size", "64x64", "--epochs", "1", "--workers", "0"]
+    argv += ["--set", "run.max_iters_per_epoch=1", "--set", "run.tensorboard=false"]
+    assert run.main(argv) == 0
+    for change, field in ((["--width", "16"], "model.width"), (["--lr", "0.5"], "solver.lr")):
+        capsys.readouterr()
+        assert run.main([*argv, "--epochs", "2", "--resume", *change]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: --resume continues ") and field in err and "\n" not in err
+    assert run.main([*argv, "--epochs", "2", "--resume"]) == 0  # more epochs: allowed
