@@ -10,6 +10,7 @@ from core.cli.options import (
     add_detection_arguments,
     add_model_arguments,
     add_runtime_arguments,
+    apply_zoo_defaults,
 )
 from core.errors import UserError
 from core.model import parse_size
@@ -49,8 +50,7 @@ def require_display() -> None:
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
     parse_size(args.input_size)  # fail on a bad size before any window appears
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    apply_zoo_defaults(args)  # model names and cached defaults, said in one line each
     if args.checkpoint is None:
         from core.model import resolve_positions
 

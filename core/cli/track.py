@@ -23,6 +23,7 @@ from core.cli.options import (
     add_model_arguments,
     add_runtime_arguments,
     add_tracker_arguments,
+    apply_zoo_defaults,
     tracker_config_from_args,
 )
 from core.errors import UserError
@@ -106,8 +107,7 @@ def main(argv: list[str], command: str = "track") -> int:
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     input_size = parse_size(args.input_size)
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    apply_zoo_defaults(args)  # names and cached defaults; one line each, no network
     distributed = distributed_env()
     if args.shard is not None:
         shard = parse_shard(args.shard)

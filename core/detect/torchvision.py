@@ -20,6 +20,7 @@ MODELS = (
     "retinanet_resnet50_fpn_v2",
     "fcos_resnet50_fpn",
     "ssdlite320_mobilenet_v3_large",
+    "fasterrcnn_mobilenet_v3_large_fpn",
 )
 PERSON_LABEL = 1  # torchvision's COCO models use the 91-entry category list; 1 = person
 
