@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -30,9 +31,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.downloads import Downloads, entry_label
 from app.worker import ModelsInfo
 from core.errors import one_line
 from core.pipeline import STAGES, PipelineConfig
+from core.zoo import entries as zoo_entries
+from core.zoo import is_cached as zoo_is_cached
+from core.zoo import lookup as zoo_lookup
 
 WIDTHS = (32, 48)
 INPUT_SIZES = ((192, 256), (288, 384))
@@ -57,9 +62,12 @@ def _combo(items: list[str], editable: bool = False) -> QComboBox:
 
 
 def _select(combo: QComboBox, text: str) -> None:
-    """Show `text` in the combo (adding it when it is not a listed choice) without emitting signals."""
+    """Show `text` in the combo (a listed choice's text or its data, e.g. a registry name; added when
+    it is neither) without emitting signals."""
     with QSignalBlocker(combo):
         index = combo.findText(text)
+        if index < 0:
+            index = combo.findData(text)
         if index < 0:
             combo.addItem(text)
             index = combo.count() - 1
@@ -136,8 +144,10 @@ class ModelPanel(QGroupBox):
         self.device.currentTextChanged.connect(lambda text: self.changed.emit("device", text))
 
         self.detector = _combo(list(DETECTORS), editable=True)
-        self.detector.setToolTip("hog | torchvision:NAME[:WEIGHTS] | onnx:PATH | file:PATH; Enter applies")
-        self.detector.activated.connect(lambda _: self._detector_entered())
+        self.detector.setToolTip(
+            "a model name | hog | torchvision:NAME[:WEIGHTS] | onnx:PATH | file:PATH; Enter applies"
+        )
+        self.detector.activated.connect(self._detector_entered)
         self.detector.lineEdit().returnPressed.connect(self._detector_entered)
         pick = QPushButton("…")
         pick.setFixedWidth(28)
@@ -160,8 +170,11 @@ class ModelPanel(QGroupBox):
         self.flip.setToolTip("Average with the mirrored crop: a bit more accurate, twice the pose cost")
         self.flip.toggled.connect(lambda on: self.changed.emit("flip", on))
 
+        self._build_zoo_choosers()
+
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Weights", self.zoo_model)
         form.addRow("Checkpoint", checkpoint_row)
         form.addRow("Preset", self.preset)
         form.addRow("Width", self.width_box)
@@ -172,7 +185,88 @@ class ModelPanel(QGroupBox):
         form.addRow("Detector", detector_row)
         form.addRow("Detect every", self.interval)
         form.addRow("", self.flip)
+        form.addRow(self.download_status)
+        form.addRow(self.download_bar)
         self.show_config(config)
+
+    # ---- the model zoo: registry entries with their state, downloaded in the background ----------
+
+    def _build_zoo_choosers(self) -> None:
+        """The Weights chooser (pose entries) and the registry detectors in the detector chooser;
+        an entry that is not cached downloads in the background, with progress below the controls."""
+        from core.zoo import DETECTOR
+
+        self.downloads = Downloads(self)
+        self.downloads.progress.connect(self._download_progress)
+        self.downloads.finished.connect(self._download_finished)
+        self.downloads.failed.connect(self._download_failed)
+        self._pending: dict[str, str] = {}  # entry name -> the config field it is for
+        self.zoo_model = QComboBox()
+        self.zoo_model.setToolTip("Trained pose models by name: a cached one loads at once, others download")
+        self.zoo_model.activated.connect(lambda index: self._zoo_chosen("checkpoint", self.zoo_model, index))
+        for position, entry in enumerate(zoo_entries(DETECTOR), start=1):  # after hog
+            self.detector.insertItem(position, entry_label(entry), entry.name)
+        self.download_status = QLabel("")
+        self.download_status.setWordWrap(True)
+        self.download_status.setVisible(False)
+        self.download_bar = QProgressBar()
+        self.download_bar.setVisible(False)
+        self.refresh_zoo()
+
+    def refresh_zoo(self) -> None:
+        """Relabel every registry entry with its current state (cached / size to download)."""
+        from core.zoo import POSE
+
+        with QSignalBlocker(self.zoo_model):
+            current = self.zoo_model.currentData()
+            self.zoo_model.clear()
+            self.zoo_model.addItem("— a file below, or untrained —", None)
+            for entry in zoo_entries(POSE):
+                self.zoo_model.addItem(entry_label(entry), entry.name)
+            self.zoo_model.setCurrentIndex(max(0, self.zoo_model.findData(current)))
+        for index in range(self.detector.count()):
+            name = self.detector.itemData(index)
+            if isinstance(name, str) and (entry := zoo_lookup(name)) is not None:
+                self.detector.setItemText(index, entry_label(entry))
+
+    def _zoo_chosen(self, field: str, combo: QComboBox, index: int) -> None:
+        name = combo.itemData(index)
+        if not isinstance(name, str):
+            return
+        entry = zoo_lookup(name)
+        if entry is not None and zoo_is_cached(entry):
+            self.changed.emit(field, name)
+            return
+        self._pending[name] = field
+        if self.downloads.start(name):
+            self.download_status.setText(f"downloading {name}…")
+            self.download_status.setVisible(True)
+            self.download_bar.setRange(0, 0)  # busy until the size is known
+            self.download_bar.setVisible(True)
+
+    def _download_progress(self, name: str, done: int, total: int) -> None:
+        mib = 1 << 20
+        if total > 0:
+            self.download_bar.setRange(0, max(1, total // 1024))
+            self.download_bar.setValue(done // 1024)
+            self.download_status.setText(f"downloading {name}: {done / mib:.1f} of {total / mib:.1f} MB")
+        else:
+            self.download_status.setText(f"downloading {name}: {done / mib:.1f} MB")
+
+    def _download_finished(self, name: str) -> None:
+        self.download_bar.setVisible(False)
+        self.download_status.setText(f"{name}: downloaded and verified")
+        self.refresh_zoo()
+        field = self._pending.pop(name, None)
+        if field is not None:
+            self.changed.emit(field, name)
+
+    def _download_failed(self, name: str, message: str) -> None:
+        self._pending.pop(name, None)
+        self.download_bar.setVisible(False)
+        self.download_status.setText(f"error: {message}")
+        self.download_status.setVisible(True)
+        self.refresh_zoo()
 
     def show_config(self, config: PipelineConfig, info: ModelsInfo | None = None) -> None:
         """Make every control show `config` (the configuration in force) without emitting changes;
@@ -199,6 +293,9 @@ class ModelPanel(QGroupBox):
         _select(self.backend, config.backend)
         _select(self.device, config.device)
         _select(self.detector, config.detector)
+        with QSignalBlocker(self.zoo_model):
+            name = str(config.checkpoint) if zoo_lookup(config.checkpoint, "pose") else None
+            self.zoo_model.setCurrentIndex(max(0, self.zoo_model.findData(name)))
         with QSignalBlocker(self.interval), QSignalBlocker(self.flip):
             self.interval.setValue(config.interval)
             self.interval.setSuffix(" frame" if config.interval == 1 else " frames")
@@ -208,7 +305,11 @@ class ModelPanel(QGroupBox):
         width, height = (int(v) for v in text.split("x"))
         self.changed.emit("input_size", (width, height))
 
-    def _detector_entered(self) -> None:
+    def _detector_entered(self, index: int | None = None) -> None:
+        """A registry entry (item data: its name) may need a download first; other text is a spec."""
+        if index is not None and isinstance(self.detector.itemData(index), str):
+            self._zoo_chosen("detector", self.detector, index)
+            return
         text = self.detector.currentText().strip()
         if text:
             self.changed.emit("detector", text)

@@ -72,7 +72,8 @@ class ZooEntry:
         if self.kind == POSE:
             w, h = self.input_size or (0, 0)
             return f"HRNet-W{self.width} {h}x{w} {self.decode}"
-        return self.architecture or self.format
+        size = f" {self.input_size[0]}x{self.input_size[1]}" if self.input_size else ""
+        return f"{self.architecture or self.format}{size}"
 
 
 def _hrnet(name: str, file: str, prefix: str, ap: float, width: int, size: tuple[int, int], decode: str):
@@ -106,6 +107,7 @@ def _yolox(size: str, digest: str, approx_mb: float, input_size: tuple[int, int]
         note="YOLOX person detector trained on COCO + HumanArt; NMS inside the graph; no published digest",
         approx_mb=approx_mb,
         input_size=input_size,
+        architecture=f"YOLOX-{size}",
     )
 
 
