@@ -55,7 +55,7 @@ def test_the_entry_sets_input_size_and_decoder(monkeypatch, weights_server):
 def test_an_entry_whose_file_has_another_format_is_refused(monkeypatch, weights_server):
     body = pose_file_bytes(tiny_model(), "official")
     registered(monkeypatch, weights_server, pose_entry("test-pose", body, "mmpose-1.x"), body)
-    with pytest.raises(UserError, match="is in official format, but test-pose names a mmpose-1.x file"):
+    with pytest.raises(UserError, match=r"is in official format, but test-pose names a mmpose-1\.x file"):
         load_checkpoint("test-pose")
 
 
