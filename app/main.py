@@ -50,13 +50,16 @@ def require_display() -> None:
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
     parse_size(args.input_size)  # fail on a bad size before any window appears
-    apply_zoo_defaults(args)  # model names and cached defaults, said in one line each
+    notes: list[str] = []
+    apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
     if args.checkpoint is None:
         from core.model import resolve_positions
 
         resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
 
     require_display()
+    for line in notes:
+        print(line, file=sys.stderr)
 
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication

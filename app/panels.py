@@ -22,7 +22,6 @@ from PyQt6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -31,12 +30,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.downloads import Downloads, entry_label
+from app.downloads import ZooChoosers
 from app.worker import ModelsInfo
 from core.errors import one_line
 from core.pipeline import STAGES, PipelineConfig
-from core.zoo import entries as zoo_entries
-from core.zoo import is_cached as zoo_is_cached
 from core.zoo import lookup as zoo_lookup
 
 WIDTHS = (32, 48)
@@ -97,7 +94,7 @@ def device_choices() -> list[str]:
     return devices
 
 
-class ModelPanel(QGroupBox):
+class ModelPanel(QGroupBox, ZooChoosers):
     """Checkpoint, attention preset, width, input size, backend, device, detector, interval, flip."""
 
     changed = pyqtSignal(str, object)  # PipelineConfig field, new value
@@ -188,85 +185,6 @@ class ModelPanel(QGroupBox):
         form.addRow(self.download_status)
         form.addRow(self.download_bar)
         self.show_config(config)
-
-    # ---- the model zoo: registry entries with their state, downloaded in the background ----------
-
-    def _build_zoo_choosers(self) -> None:
-        """The Weights chooser (pose entries) and the registry detectors in the detector chooser;
-        an entry that is not cached downloads in the background, with progress below the controls."""
-        from core.zoo import DETECTOR
-
-        self.downloads = Downloads(self)
-        self.downloads.progress.connect(self._download_progress)
-        self.downloads.finished.connect(self._download_finished)
-        self.downloads.failed.connect(self._download_failed)
-        self._pending: dict[str, str] = {}  # entry name -> the config field it is for
-        self.zoo_model = QComboBox()
-        self.zoo_model.setToolTip("Trained pose models by name: a cached one loads at once, others download")
-        self.zoo_model.activated.connect(lambda index: self._zoo_chosen("checkpoint", self.zoo_model, index))
-        for position, entry in enumerate(zoo_entries(DETECTOR), start=1):  # after hog
-            self.detector.insertItem(position, entry_label(entry), entry.name)
-        self.download_status = QLabel("")
-        self.download_status.setWordWrap(True)
-        self.download_status.setVisible(False)
-        self.download_bar = QProgressBar()
-        self.download_bar.setVisible(False)
-        self.refresh_zoo()
-
-    def refresh_zoo(self) -> None:
-        """Relabel every registry entry with its current state (cached / size to download)."""
-        from core.zoo import POSE
-
-        with QSignalBlocker(self.zoo_model):
-            current = self.zoo_model.currentData()
-            self.zoo_model.clear()
-            self.zoo_model.addItem("— a file below, or untrained —", None)
-            for entry in zoo_entries(POSE):
-                self.zoo_model.addItem(entry_label(entry), entry.name)
-            self.zoo_model.setCurrentIndex(max(0, self.zoo_model.findData(current)))
-        for index in range(self.detector.count()):
-            name = self.detector.itemData(index)
-            if isinstance(name, str) and (entry := zoo_lookup(name)) is not None:
-                self.detector.setItemText(index, entry_label(entry))
-
-    def _zoo_chosen(self, field: str, combo: QComboBox, index: int) -> None:
-        name = combo.itemData(index)
-        if not isinstance(name, str):
-            return
-        entry = zoo_lookup(name)
-        if entry is not None and zoo_is_cached(entry):
-            self.changed.emit(field, name)
-            return
-        self._pending[name] = field
-        if self.downloads.start(name):
-            self.download_status.setText(f"downloading {name}…")
-            self.download_status.setVisible(True)
-            self.download_bar.setRange(0, 0)  # busy until the size is known
-            self.download_bar.setVisible(True)
-
-    def _download_progress(self, name: str, done: int, total: int) -> None:
-        mib = 1 << 20
-        if total > 0:
-            self.download_bar.setRange(0, max(1, total // 1024))
-            self.download_bar.setValue(done // 1024)
-            self.download_status.setText(f"downloading {name}: {done / mib:.1f} of {total / mib:.1f} MB")
-        else:
-            self.download_status.setText(f"downloading {name}: {done / mib:.1f} MB")
-
-    def _download_finished(self, name: str) -> None:
-        self.download_bar.setVisible(False)
-        self.download_status.setText(f"{name}: downloaded and verified")
-        self.refresh_zoo()
-        field = self._pending.pop(name, None)
-        if field is not None:
-            self.changed.emit(field, name)
-
-    def _download_failed(self, name: str, message: str) -> None:
-        self._pending.pop(name, None)
-        self.download_bar.setVisible(False)
-        self.download_status.setText(f"error: {message}")
-        self.download_status.setVisible(True)
-        self.refresh_zoo()
 
     def show_config(self, config: PipelineConfig, info: ModelsInfo | None = None) -> None:
         """Make every control show `config` (the configuration in force) without emitting changes;
