@@ -177,9 +177,14 @@ def remove(entry: ZooEntry) -> list[Path]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path)
-    with contextlib.suppress(OSError):
-        digest_path(entry).parent.rmdir()  # only when empty
+    prune_empty(entry)
     return removed
+
+
+def prune_empty(entry: ZooEntry) -> None:
+    """Remove the entry's cache folder when nothing is left in it."""
+    with contextlib.suppress(OSError):
+        digest_path(entry).parent.rmdir()  # fails (and is left) unless empty
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from core.errors import UserError, one_line
-from core.zoo.cache import cached_file, digest_path, install, is_cached, partial_path
+from core.zoo.cache import cached_file, digest_path, install, is_cached, partial_path, prune_empty
 from core.zoo.registry import ZooEntry
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
@@ -82,7 +82,14 @@ def download(
     entry: ZooEntry, progress: Progress | None = None, settings: DownloadSettings | None = None
 ) -> Path:
     """Download, verify and install the entry's file; UserError (one line) when that cannot be done."""
-    settings = settings or DownloadSettings()
+    try:
+        return _download(entry, progress, settings or DownloadSettings())
+    except UserError:
+        prune_empty(entry)  # a failed first download leaves no empty folder behind
+        raise
+
+
+def _download(entry: ZooEntry, progress: Progress | None, settings: DownloadSettings) -> Path:
     url = entry.download_url
     if is_offline():
         raise UserError(f"cannot download {entry.name}: offline ({OFFLINE_ENV}=1); {import_hint(entry)}")

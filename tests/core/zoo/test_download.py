@@ -25,6 +25,8 @@ def entry_for(monkeypatch, server, body=BODY, **behaviour):
 def assert_not_cached(entry):
     assert not is_cached(entry)
     assert not entry_path(entry).exists()
+    if not partial_path(entry).exists():  # nothing to resume: not even an empty folder is left
+        assert not entry_path(entry).parent.exists()
 
 
 def test_download_reports_progress_and_a_cache_hit_makes_no_request(monkeypatch, weights_server):
