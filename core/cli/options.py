@@ -28,7 +28,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint",
         type=Path,
         help="a model name (`run.py weights list`: downloaded on first use, brings its input size and "
-        "decoder), our checkpoint (carries its own config), or an official HRNet / mmpose file",
+        "decoder), our checkpoint (carries its own config), an official HRNet / mmpose file, or none "
+        "(the untrained --width/--preset model even when weights are cached)",
     )
     group.add_argument("--width", type=int, default=32, help="HRNet width when no checkpoint is given")
     group.add_argument("--preset", default="baseline", help="attention preset or positions like 1.1,2.1")

@@ -107,7 +107,8 @@ def main(argv: list[str], command: str = "track") -> int:
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     input_size = parse_size(args.input_size)
-    apply_zoo_defaults(args)  # names and cached defaults; one line each, no network
+    notes: list[str] = []
+    apply_zoo_defaults(args, notes.append)  # names and cached defaults; no network
     distributed = distributed_env()
     if args.shard is not None:
         shard = parse_shard(args.shard)
@@ -125,6 +126,8 @@ def main(argv: list[str], command: str = "track") -> int:
     check_out_dir(args.out)
     tracker = tracker_config_from_args(args)
 
+    for line in notes:  # said once the input is known to be good, so bad input stays one line
+        print(line, file=sys.stderr)
     from core.pipeline import PipelineConfig, build_models
 
     config = PipelineConfig(
