@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("core.cli.export", "export a model to ONNX or a TensorRT engine"),
     "convert": ("core.cli.convert", "import an official HRNet or mmpose checkpoint"),
     "info": ("core.cli.info", "attention positions, parameters and FLOPs of a preset or checkpoint"),
+    "weights": (
+        "core.cli.weights",
+        "pose models and detectors by name: list, get, verify, path, import, remove",
+    ),
 }
 
 

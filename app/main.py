@@ -10,6 +10,7 @@ from core.cli.options import (
     add_detection_arguments,
     add_model_arguments,
     add_runtime_arguments,
+    apply_zoo_defaults,
 )
 from core.errors import UserError
 from core.model import parse_size
@@ -49,14 +50,16 @@ def require_display() -> None:
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
     parse_size(args.input_size)  # fail on a bad size before any window appears
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    notes: list[str] = []
+    apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
     if args.checkpoint is None:
         from core.model import resolve_positions
 
         resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
 
     require_display()
+    for line in notes:
+        print(line, file=sys.stderr)
 
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication

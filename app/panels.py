@@ -30,9 +30,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.downloads import ZooChoosers
 from app.worker import ModelsInfo
 from core.errors import one_line
 from core.pipeline import STAGES, PipelineConfig
+from core.zoo import lookup as zoo_lookup
 
 WIDTHS = (32, 48)
 INPUT_SIZES = ((192, 256), (288, 384))
@@ -57,9 +59,12 @@ def _combo(items: list[str], editable: bool = False) -> QComboBox:
 
 
 def _select(combo: QComboBox, text: str) -> None:
-    """Show `text` in the combo (adding it when it is not a listed choice) without emitting signals."""
+    """Show `text` in the combo (a listed choice's text or its data, e.g. a registry name; added when
+    it is neither) without emitting signals."""
     with QSignalBlocker(combo):
         index = combo.findText(text)
+        if index < 0:
+            index = combo.findData(text)
         if index < 0:
             combo.addItem(text)
             index = combo.count() - 1
@@ -89,7 +94,7 @@ def device_choices() -> list[str]:
     return devices
 
 
-class ModelPanel(QGroupBox):
+class ModelPanel(QGroupBox, ZooChoosers):
     """Checkpoint, attention preset, width, input size, backend, device, detector, interval, flip."""
 
     changed = pyqtSignal(str, object)  # PipelineConfig field, new value
@@ -136,8 +141,10 @@ class ModelPanel(QGroupBox):
         self.device.currentTextChanged.connect(lambda text: self.changed.emit("device", text))
 
         self.detector = _combo(list(DETECTORS), editable=True)
-        self.detector.setToolTip("hog | torchvision:NAME[:WEIGHTS] | onnx:PATH | file:PATH; Enter applies")
-        self.detector.activated.connect(lambda _: self._detector_entered())
+        self.detector.setToolTip(
+            "a model name | hog | torchvision:NAME[:WEIGHTS] | onnx:PATH | file:PATH; Enter applies"
+        )
+        self.detector.activated.connect(self._detector_entered)
         self.detector.lineEdit().returnPressed.connect(self._detector_entered)
         pick = QPushButton("…")
         pick.setFixedWidth(28)
@@ -160,8 +167,11 @@ class ModelPanel(QGroupBox):
         self.flip.setToolTip("Average with the mirrored crop: a bit more accurate, twice the pose cost")
         self.flip.toggled.connect(lambda on: self.changed.emit("flip", on))
 
+        self._build_zoo_choosers()
+
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Weights", self.zoo_model)
         form.addRow("Checkpoint", checkpoint_row)
         form.addRow("Preset", self.preset)
         form.addRow("Width", self.width_box)
@@ -172,6 +182,8 @@ class ModelPanel(QGroupBox):
         form.addRow("Detector", detector_row)
         form.addRow("Detect every", self.interval)
         form.addRow("", self.flip)
+        form.addRow(self.download_status)
+        form.addRow(self.download_bar)
         self.show_config(config)
 
     def show_config(self, config: PipelineConfig, info: ModelsInfo | None = None) -> None:
@@ -199,6 +211,9 @@ class ModelPanel(QGroupBox):
         _select(self.backend, config.backend)
         _select(self.device, config.device)
         _select(self.detector, config.detector)
+        with QSignalBlocker(self.zoo_model):
+            name = str(config.checkpoint) if zoo_lookup(config.checkpoint, "pose") else None
+            self.zoo_model.setCurrentIndex(max(0, self.zoo_model.findData(name)))
         with QSignalBlocker(self.interval), QSignalBlocker(self.flip):
             self.interval.setValue(config.interval)
             self.interval.setSuffix(" frame" if config.interval == 1 else " frames")
@@ -208,7 +223,11 @@ class ModelPanel(QGroupBox):
         width, height = (int(v) for v in text.split("x"))
         self.changed.emit("input_size", (width, height))
 
-    def _detector_entered(self) -> None:
+    def _detector_entered(self, index: int | None = None) -> None:
+        """A registry entry (item data: its name) may need a download first; other text is a spec."""
+        if index is not None and isinstance(self.detector.itemData(index), str):
+            self._zoo_chosen("detector", self.detector, index)
+            return
         text = self.detector.currentText().strip()
         if text:
             self.changed.emit("detector", text)

@@ -158,7 +158,10 @@ def eval_parser() -> argparse.ArgumentParser:
         description="COCO keypoint AP of a checkpoint (pycocotools), with HRNet's rescoring and OKS-NMS.",
     )
     parser.add_argument(
-        "--checkpoint", type=Path, required=True, help="our checkpoint, or an official HRNet / mmpose one"
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="our checkpoint, an official HRNet / mmpose one, or a model name (run.py weights list)",
     )
     parser.add_argument("--coco-ann", type=Path, required=True, help="person_keypoints_val2017.json")
     parser.add_argument("--images", type=Path, required=True, help="the annotation file's image folder")
@@ -173,7 +176,9 @@ def eval_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, help="write the keypoint results JSON here")
     parser.add_argument("--input-size", help="WIDTHxHEIGHT for official/mmpose files (default 192x256)")
-    parser.add_argument("--decode", choices=("argmax", "dark"), default="argmax")
+    parser.add_argument(
+        "--decode", choices=("argmax", "dark"), help="default: the model name's decoder, else argmax"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     add_device_argument(parser)
@@ -195,7 +200,7 @@ def run_eval(argv: list[str]) -> int:
         from core.atomic import check_writable
 
         check_writable(args.out)  # now, not after the whole evaluation
-    from core.model import load_model
+    from core.model import load_checkpoint
     from trainer import distributed
     from trainer.dataset import evaluation_dataset, load_coco
     from trainer.evaluate import coco_summary, evaluate_predictions, format_metrics, predict_sharded
@@ -206,7 +211,8 @@ def run_eval(argv: list[str]) -> int:
         from core.model import parse_size
 
         input_size = parse_size(args.input_size)
-    model = load_model(args.checkpoint, input_size=input_size)
+    loaded = load_checkpoint(args.checkpoint, input_size=input_size)
+    model, decode = loaded.model, args.decode or loaded.decode
     dataset = evaluation_dataset(
         coco, args.images, model.config, args.coco_ann, args.detections, args.det_score_threshold
     )
@@ -220,7 +226,7 @@ def run_eval(argv: list[str]) -> int:
             flip=args.flip,
             batch_size=args.batch_size,
             workers=args.workers,
-            decode=args.decode,
+            decode=decode,
             amp=args.amp,
             progress=context.is_main and not args.no_progress,
         )

@@ -375,7 +375,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="baseline")
     parser.add_argument("--input-size", type=parse_size, default=DEFAULT_INPUT_SIZE)
     add_runtime_arguments(parser)
-    add_detection_arguments(parser)
+    add_detection_arguments(parser, zoo_default=False)
     parser.add_argument("--memory-frames", type=int, default=5000)
     parser.add_argument("--memory-size", type=_frame_size, default=(960, 540))
     parser.add_argument("--memory-width", type=int, default=8)

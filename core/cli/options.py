@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint",
         type=Path,
-        help="our checkpoint (carries its own config), or an official HRNet / mmpose one",
+        help="a model name (`run.py weights list`: downloaded on first use, brings its input size and "
+        "decoder), our checkpoint (carries its own config), an official HRNet / mmpose file, or none "
+        "(the untrained --width/--preset model even when weights are cached)",
     )
     group.add_argument(
         "--width", type=whole_number("--width", 1), default=32, help="HRNet width when no checkpoint is given"
@@ -39,6 +42,32 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--input-size",
         help="crop width x height, e.g. 192x256 or 288x384 (default 192x256; ours carry their own)",
     )
+
+
+def apply_zoo_defaults(args: argparse.Namespace, say=None) -> None:
+    """Fill an absent --checkpoint / --detector with the cached default (core.zoo), saying so in one
+    line each; `--checkpoint none` keeps the untrained model of --width/--preset. Reads only the
+    cache, never the network. A given --checkpoint that is neither a file nor a model name fails here,
+    before anything loads."""
+    from core.detect import default_detector
+    from core.model import check_checkpoint_spec, default_checkpoint
+
+    say = say or (lambda line: print(line, file=sys.stderr))
+    if (
+        args.checkpoint is not None
+        and str(args.checkpoint).lower() == "none"
+        and not args.checkpoint.exists()
+    ):
+        args.checkpoint = None
+    elif args.checkpoint is None:
+        name, line = default_checkpoint()
+        args.checkpoint = name
+        say(line)
+    else:
+        check_checkpoint_spec(args.checkpoint)
+    if getattr(args, "detector", "") is None:
+        args.detector, line = default_detector()
+        say(line)
 
 
 def whole_number(name: str, minimum: int, maximum: int | None = None):
@@ -100,12 +129,15 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
     return group
 
 
-def add_detection_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """--detector and --interval: who finds the people, and how often (core.detect)."""
+def add_detection_arguments(
+    parser: argparse.ArgumentParser, zoo_default: bool = True
+) -> argparse._ArgumentGroup:
+    """--detector and --interval: who finds the people, and how often (core.detect). With `zoo_default`
+    an absent --detector stays None for `apply_zoo_defaults`; else it is hog."""
     from core.detect import DETECTOR_HELP
 
     group = parser.add_argument_group("detection")
-    group.add_argument("--detector", default="hog", help=DETECTOR_HELP)
+    group.add_argument("--detector", default=None if zoo_default else "hog", help=DETECTOR_HELP)
     group.add_argument(
         "--interval",
         type=whole_number("--interval", 1),

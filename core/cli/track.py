@@ -23,6 +23,7 @@ from core.cli.options import (
     add_model_arguments,
     add_runtime_arguments,
     add_tracker_arguments,
+    apply_zoo_defaults,
     tracker_config_from_args,
     whole_number,
 )
@@ -119,8 +120,8 @@ def main(argv: list[str], command: str = "track") -> int:
     formats = parse_formats(args.formats)
     input_size = parse_size(args.input_size)
     tracker = tracker_config_from_args(args)  # its ranges (TrackerConfig) before any file is read
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    notes: list[str] = []
+    apply_zoo_defaults(args, notes.append)  # names and cached defaults; no network
     distributed = distributed_env()
     if args.shard is not None:
         shard = parse_shard(args.shard)
@@ -139,6 +140,8 @@ def main(argv: list[str], command: str = "track") -> int:
     check_out_dir(args.out, summaries)  # checked now, created only once the models have loaded
     check_no_overwrite(jobs, args.out, formats)
 
+    for line in notes:  # said once the input is known to be good, so bad input stays one line
+        print(line, file=sys.stderr)
     from core.pipeline import PipelineConfig, build_models
 
     config = PipelineConfig(

@@ -1,4 +1,5 @@
-"""YOLO-family ONNX detectors ("onnx:PATH") on onnxruntime: letterbox, decode, person filter, NMS.
+"""ONNX person detectors on onnxruntime: YOLO-family exports ("onnx:PATH": letterbox, decode, person
+filter, NMS) and the zoo's YOLOX mmdeploy end-to-end models (`YoloxEnd2EndDetector`, below).
 
 Expected output, as Ultralytics exports YOLOv8/YOLO11: one tensor 1 × (4 + C) × N, for each of N
 candidates the box centre x, centre y, width, height in letterboxed input pixels followed by C
@@ -105,3 +106,68 @@ class YoloOnnxDetector:
         boxes, scores = decode_yolo(output, self.class_index, self.score_threshold, self.nms_iou)
         boxes = (boxes - np.array([left, top, left, top])) / ratio
         return to_detections(clip_boxes(boxes, frame.shape[1], frame.shape[0]), scores)
+
+
+def letterbox_corner(
+    image: np.ndarray, size: tuple[int, int], pad: int = PAD_VALUE
+) -> tuple[np.ndarray, float]:
+    """Resize keeping the aspect ratio into the top-left of a `size` (w, h) canvas of `pad`, as
+    mmdeploy's YOLOX pipeline (and rtmlib) do: an input point p maps to p * ratio."""
+    height, width = image.shape[:2]
+    ratio = min(size[0] / width, size[1] / height)
+    new_w, new_h = int(width * ratio), int(height * ratio)
+    canvas = np.full((size[1], size[0], 3), pad, dtype=np.uint8)
+    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return canvas, ratio
+
+
+class YoloxEnd2EndDetector:
+    """Persons from an mmdeploy end-to-end YOLOX (the zoo's zip, or a bare .onnx).
+
+    Input 1×3×H×W float32 BGR, the frame resized keeping its aspect and padded bottom/right with 114,
+    no normalisation. Outputs `dets` (1, N, 5: x1 y1 x2 y2 score in input pixels, NMS already done)
+    and `labels` (1, N; person = 0).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        score_threshold: float = 0.3,
+        input_size: tuple[int, int] = (640, 640),
+        providers: list[str] | None = None,
+    ):
+        import onnxruntime as ort
+
+        from core.zoo import read_onnx_from_zip
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UserError(f"ONNX detector file not found: {path}")
+        model = read_onnx_from_zip(path)[0] if path.suffix == ".zip" else str(path)
+        available = ort.get_available_providers()
+        chosen = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        try:
+            self.session = ort.InferenceSession(model, providers=chosen)
+        except Exception as error:
+            raise UserError(f"cannot load ONNX model {path}: {one_line(error)}") from None
+        inp = self.session.get_inputs()[0]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if len(inp.shape) != 4 or not {"dets", "labels"} <= set(outputs):
+            raise UserError(f"{path}: not an end-to-end YOLOX (input {inp.shape}, outputs {outputs})")
+        h, w = inp.shape[2], inp.shape[3]
+        self.input_name = inp.name
+        self.input_size = (
+            w if isinstance(w, int) else input_size[0],
+            h if isinstance(h, int) else input_size[1],
+        )
+        self.score_threshold = score_threshold
+
+    def __call__(self, frame_bgr: np.ndarray | None, frame_index: int = 0) -> list[Detection]:
+        frame = check_frame(frame_bgr)
+        image, ratio = letterbox_corner(frame, self.input_size)
+        blob = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        dets, labels = self.session.run(["dets", "labels"], {self.input_name: blob})
+        dets, labels = np.asarray(dets, np.float64).reshape(-1, 5), np.asarray(labels).reshape(-1)
+        keep = (labels == 0) & (dets[:, 4] >= self.score_threshold)
+        boxes = dets[keep, :4] / ratio
+        return to_detections(clip_boxes(boxes, frame.shape[1], frame.shape[0]), dets[keep, 4])

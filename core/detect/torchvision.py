@@ -21,6 +21,7 @@ MODELS = (
     "retinanet_resnet50_fpn_v2",
     "fcos_resnet50_fpn",
     "ssdlite320_mobilenet_v3_large",
+    "fasterrcnn_mobilenet_v3_large_fpn",
 )
 log = logging.getLogger(__name__)
 # Below this many pixels on a side the models' resize and anchor grids have nothing to work with.

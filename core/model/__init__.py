@@ -1,6 +1,6 @@
 """The pose network: HRNet-W32/W48 with the paper's attention module at the nine Table I positions,
-its checkpoints (ours, official HRNet, mmpose), its size and cost, and the paper's own numbers.
-ONNX export lives in `core.model.onnx_export` (it pulls in onnx)."""
+its checkpoints (ours, official HRNet, mmpose; files or core.zoo names), its size and cost, and the
+paper's own numbers. ONNX export lives in `core.model.onnx_export` (it pulls in onnx)."""
 
 from core.model.attention import (
     ALL_POSITIONS,
@@ -28,6 +28,7 @@ from core.model.hrnet import (
     check_input_size,
     parse_size,
 )
+from core.model.named import CheckpointChoice, check_checkpoint_spec, default_checkpoint, resolve_checkpoint
 from core.model.paper import PAPER_ROWS, paper_row
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PAPER_ROWS",
     "PRESETS",
     "AttentionModule",
+    "CheckpointChoice",
     "ModelConfig",
     "PoseHRNet",
     "Position",
@@ -44,16 +46,19 @@ __all__ = [
     "attention_parameters",
     "build_model",
     "canonical_preset",
+    "check_checkpoint_spec",
     "check_input_size",
     "convert_checkpoint",
     "count_flops",
     "count_parameters",
+    "default_checkpoint",
     "format_positions",
     "load_checkpoint",
     "load_model",
     "paper_row",
     "parse_size",
     "read_checkpoint_file",
+    "resolve_checkpoint",
     "resolve_positions",
     "save_checkpoint",
 ]

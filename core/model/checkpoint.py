@@ -57,6 +57,8 @@ class LoadedCheckpoint:
     source_format: str  # "ours", "official" or "mmpose"
     meta: dict
     path: Path
+    decode: str = "argmax"  # the heatmap decoder the weights were trained for (registry entries say)
+    name: str | None = None  # the registry name it was loaded by, if any
 
 
 @dataclass(frozen=True)
@@ -338,9 +340,14 @@ def load_weights(
 def load_checkpoint(path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> LoadedCheckpoint:
     """Any supported checkpoint -> model in eval mode on the CPU, with where it came from.
 
-    `input_size` (w, h) applies to official/mmpose files only; ours carry their own.
+    `input_size` (w, h) applies to official/mmpose files only; ours carry their own. `path` may be a
+    registry name (core.model.named): then the entry's input size and decoder apply, and the file is
+    downloaded on first use.
     """
-    path = Path(path)
+    from core.model.named import resolve_checkpoint
+
+    choice = resolve_checkpoint(path)
+    path, input_size = choice.path, choice.input_size or input_size
     obj = read_checkpoint_file(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         version = obj.get("version")
@@ -358,10 +365,15 @@ def load_checkpoint(path: str | os.PathLike, input_size: tuple[int, int] | None 
         state_dict, source = external_state_dict(obj, path)
         config = external_config(state_dict, path, input_size)
         meta = {}
+    if choice.entry is not None and not choice.entry.format.startswith(source):
+        raise UserError(
+            f"{path} is in {source} format, but {choice.entry.name} names a {choice.entry.format} file"
+        )
     with torch.device("meta"):
         model = PoseHRNet(config)
     load_weights(model, state_dict, path)
-    return LoadedCheckpoint(model=model.eval(), source_format=source, meta=meta, path=path)
+    name = choice.entry.name if choice.entry is not None else None
+    return LoadedCheckpoint(model.eval(), source, meta, path, choice.decode, name)
 
 
 def load_model(path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> PoseHRNet:

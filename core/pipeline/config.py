@@ -23,7 +23,7 @@ TRACKER_FIELDS = frozenset({"tracker"})
 class PipelineConfig:
     """Everything that decides what the pipeline computes; plain values, so the app can edit it."""
 
-    checkpoint: Path | None = None  # None: an untrained model of width/preset (honest banner)
+    checkpoint: Path | str | None = None  # a file or a core.zoo name; None: untrained (honest banner)
     width: int = 32
     preset: str = "baseline"
     input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
@@ -32,7 +32,7 @@ class PipelineConfig:
     precision: str = "auto"
     flip: bool = False  # flip test: about twice the pose cost for a little accuracy
     batch_size: int = 32  # crops per model call
-    detector: str = "hog"  # core.detect.create_detector spec
+    detector: str = "hog"  # core.detect.create_detector spec (a core.zoo name too)
     interval: int = 1  # run the detector every N frames; in between, boxes come from the last poses
     tracker: Any = None  # core.track.tracker.TrackerConfig; None = its defaults
     draw: bool = True  # annotated frames (needed by the video sink and the app's view)

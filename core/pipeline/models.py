@@ -39,21 +39,23 @@ class Models:
 
 
 def build_model(config: PipelineConfig):
-    """(model, trained): the checkpoint's model, or an untrained one when no checkpoint is given."""
+    """(model, trained, decoder): the checkpoint's model (a file or a registry name, whose entry
+    sets input size and decoder), or an untrained one when no checkpoint is given."""
     from core.model import build_model as build_network
 
     if config.checkpoint is not None:
-        from core.model.checkpoint import load_model
+        from core.model import load_checkpoint
 
-        return load_model(config.checkpoint, config.input_size), True  # size: official/mmpose files only
+        loaded = load_checkpoint(config.checkpoint, config.input_size)  # size: official/mmpose files only
+        return loaded.model, True, loaded.decode
     model = build_network(width=config.width, preset=config.preset, input_size=config.input_size)
-    return model, False
+    return model, False, "argmax"
 
 
 def build_estimator(config: PipelineConfig):
     from core.pose.estimator import PoseEstimator
 
-    model, trained = build_model(config)
+    model, trained, decode = build_model(config)
     if not trained:
         log.warning("no checkpoint given: the model has untrained weights, poses are meaningless")
     return PoseEstimator(
@@ -62,6 +64,7 @@ def build_estimator(config: PipelineConfig):
         device=config.device,
         precision=config.precision,
         flip=config.flip,
+        decode=decode,
         batch_size=config.batch_size,
         trained=trained,
     )

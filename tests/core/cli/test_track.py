@@ -191,7 +191,7 @@ def zero_frame_video(path: Path) -> Path:
 def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(case, expected, tmp_path, shared_data, checkpoint):
     street = shared_data / "video" / "street.mp4"
     out = tmp_path / "out"
-    model = ["--checkpoint", checkpoint, "--backend", "eager"]
+    model = ["--checkpoint", checkpoint, "--backend", "eager", "--detector", "hog"]
     args = {
         "missing": ["--source", tmp_path / "nope.mp4", "--out", out],
         "formats": ["--source", street, "--out", out, "--formats", "jsonl,foo"],
@@ -199,8 +199,8 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(case, expected, tmp_pa
         "unwritable": ["--source", street, "--out", (tmp_path / "file").resolve() / "out"],
         "interval": ["--source", street, "--out", out, "--interval", "0"],
         "not-a-number": ["--source", street, "--out", out, "--max-frames", "ten"],
-        # a model is loaded before these inputs are opened: a checkpoint and an explicit backend keep
-        # the expected notes (untrained weights, backend fallback) out of stderr
+        # a model is loaded before these inputs are opened: a checkpoint, an explicit backend and
+        # detector keep the expected notes (untrained weights, backend fallback, default detector) out
         "corrupt": ["--source", tmp_path / "corrupt.mp4", "--out", out, *model],
         "zero-frames": ["--source", zero_frame_video(tmp_path / "empty.mp4"), "--out", out, *model],
     }[case]
