@@ -253,21 +253,25 @@ class Tracker:
     def _add_direction(self, cost: np.ndarray, track_idx: list[int], ob: np.ndarray) -> None:
         """Momentum: feasible pairs cost more the more the box would turn the track's observed heading."""
         c = self.config
-        centres = (ob[:, :2] + ob[:, 2:]) / 2
+        rows, starts, headings, heights = [], [], [], []
         for row, t in enumerate(track_idx):
-            track = self._tracks[t]
-            heading = track.heading()
-            if heading is None:
-                continue
-            start, moved = heading
-            noise = c.position_weight * max(float(track.box[3] - track.box[1]), 1.0)
-            # A displacement between two observations has noise √2·noise; count the heading in full
-            # once the track moved three of those.
-            confidence = min(1.0, float(np.linalg.norm(moved)) / (3 * math.sqrt(2) * noise))
-            feasible = cost[row] < INFEASIBLE
-            cost[row, feasible] += (
-                c.direction_weight * confidence * direction_cost(moved, centres[feasible] - start)
-            )
+            heading = self._tracks[t].heading()
+            if heading is not None:
+                rows.append(row)
+                starts.append(heading[0])
+                headings.append(heading[1])
+                heights.append(self._tracks[t].box[3] - self._tracks[t].box[1])
+        if not rows:
+            return
+        headings_ = np.array(headings)
+        noise = c.position_weight * np.maximum(heights, 1.0)
+        # A displacement between two observations has noise √2·noise; count the heading in full once
+        # the track moved three of those (a standing person has no direction).
+        confidence = np.minimum(1.0, np.linalg.norm(headings_, axis=1) / (3 * math.sqrt(2) * noise))
+        moves = ((ob[:, :2] + ob[:, 2:]) / 2)[None] - np.array(starts)[:, None]
+        extra = c.direction_weight * confidence[:, None] * direction_cost(headings_, moves)
+        block = cost[rows]
+        cost[rows] = np.where(block < INFEASIBLE, block + extra, block)
 
     def _observe(
         self, track: _Track, box: np.ndarray, score: float, keypoints: np.ndarray | None, time: float

@@ -76,6 +76,7 @@ def test_assign_drops_infeasible_pairs():
 
 
 def test_direction_cost_is_the_turn_as_a_fraction_of_a_u_turn():
-    moves = np.array([[10.0, 0.0], [0.0, 3.0], [-5.0, 0.0], [0.0, 0.0]])
-    assert direction_cost(np.array([2.0, 0.0]), moves)[:3] == pytest.approx([0.0, 0.5, 1.0])
-    assert direction_cost(np.array([2.0, 0.0]), moves)[3] == pytest.approx(0.5)  # no move: no preference
+    moves = np.array([[[10.0, 0.0], [0.0, 3.0], [-5.0, 0.0], [0.0, 0.0]]])
+    cost = direction_cost(np.array([[2.0, 0.0]]), moves)
+    assert cost.shape == (1, 4)
+    assert cost[0] == pytest.approx([0.0, 0.5, 1.0, 0.5])  # no move at all: no preference either way
