@@ -6,7 +6,9 @@ Per frame (`Tracker.update(observations, timestamp)`):
 2. round 1: confident observations (score >= high_score) against confirmed tracks, then what is left
    against lost tracks (the cascade); cost 1 - IoU, blended with OKS where both sides have keypoints;
    pairs are gated by minimum IoU (or OKS), by box height ratio and, for lost tracks, by the Kalman
-   Mahalanobis distance;
+   Mahalanobis distance; a pair costs more the more it would turn the track's observed heading
+   (OC-SORT's momentum, over observations direction_time seconds apart); a lost track matched again
+   reruns its filter along the straight path from its last observation (OC-SORT's re-update);
 3. round 2 (ByteTrack): weak observations (low_score <= score < high_score) against confirmed tracks
    still unmatched, with a stricter IoU; weak boxes are often the half-hidden person a track follows,
    but they never start a track;
