@@ -31,7 +31,7 @@ class Track:
     score: float
     keypoints: np.ndarray | None = None
     state: str = "confirmed"  # tentative | confirmed | lost
-    age: int = 0  # frames since the track was created
+    age: float = 0.0  # seconds since the track's first observation
     hits: int = 0  # frames with a matched observation
-    time_since_update: int = 0
+    time_since_update: float = 0.0  # seconds since its last observation (0: matched in this frame)
     extra: dict = field(default_factory=dict)

@@ -162,8 +162,8 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
 
     group = parser.add_argument_group(
-        "tracker (defaults and why: core/track/tracker.py TrackerConfig; times are in seconds, "
-        "--max-age and --relink-growth counted frames in earlier versions)"
+        "tracker (defaults and why: core/track/config.py TrackerConfig; times are in seconds, "
+        "--max-age (at most 60) and --relink-growth (at most 2) counted frames in earlier versions)"
     )
     defaults = TrackerConfig()
     for field in dataclasses.fields(TrackerConfig):

@@ -1,6 +1,7 @@
 """Identities across frames: the Kalman + Hungarian `Tracker` and its parts (box filter, costs,
 keypoint smoothing), and MOTChallenge files and metrics to measure it with."""
 
+from core.track.config import TrackerConfig
 from core.track.metrics import MotCounts, evaluate_sequence, format_table
 from core.track.motchallenge import (
     MotTable,
@@ -12,7 +13,7 @@ from core.track.motchallenge import (
     sequence_frame_rate,
     write_results,
 )
-from core.track.tracker import Tracker, TrackerConfig
+from core.track.tracker import Tracker
 
 __all__ = [
     "MotCounts",

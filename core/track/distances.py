@@ -65,6 +65,15 @@ def combined_cost(
     return np.where(feasible, 1.0 - similarity, INFEASIBLE)
 
 
+def direction_cost(headings: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """Angle between each track's heading (T, 2) and each of its candidate moves (T, O, 2), as a fraction
+    of a U-turn, (T, O): 0 straight on, 0.5 at a right angle, 1 back where it came from (OC-SORT's
+    momentum term)."""
+    norms = np.linalg.norm(moves, axis=2) * np.linalg.norm(headings, axis=1)[:, None]
+    cosine = np.einsum("tod,td->to", moves, headings) / np.maximum(norms, 1e-9)
+    return np.arccos(np.clip(cosine, -1.0, 1.0)) / np.pi
+
+
 def gate(cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Cost with pairs outside `allowed` (boolean, same shape) made infeasible."""
     return np.where(allowed, cost, INFEASIBLE)

@@ -6,7 +6,9 @@ Per frame (`Tracker.update(observations, timestamp)`):
 2. round 1: confident observations (score >= high_score) against confirmed tracks, then what is left
    against lost tracks (the cascade); cost 1 - IoU, blended with OKS where both sides have keypoints;
    pairs are gated by minimum IoU (or OKS), by box height ratio and, for lost tracks, by the Kalman
-   Mahalanobis distance;
+   Mahalanobis distance; a pair costs more the more it would turn the track's observed heading
+   (OC-SORT's momentum, over observations direction_time seconds apart); a lost track matched again
+   reruns its filter along the straight path from its last observation (OC-SORT's re-update);
 3. round 2 (ByteTrack): weak observations (low_score <= score < high_score) against confirmed tracks
    still unmatched, with a stricter IoU; weak boxes are often the half-hidden person a track follows,
    but they never start a track;
@@ -29,151 +31,16 @@ are smoothed per joint by a One-Euro filter (core.track.smoothing).
 """
 
 import math
-from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from core.boxes import iou_matrix, validate_boxes
 from core.errors import UserError
 from core.records import Detection, Pose, Track
-from core.track.distances import INFEASIBLE, assign, combined_cost, oks_matrix
+from core.track.config import TrackerConfig
+from core.track.distances import INFEASIBLE, assign, combined_cost, direction_cost, oks_matrix
 from core.track.kalman import BoxKalman, box_estimates
 from core.track.smoothing import OneEuroFilter
-
-
-def _in(unit: str) -> dict:
-    """Field metadata naming a setting's unit (shown by the CLI's help)."""
-    return {"unit": unit}
-
-
-@dataclass
-class TrackerConfig:
-    """Tracker settings; times in seconds, sizes in box heights. Why each default:
-
-    The values follow from how people move and how long they stay hidden, stated per second so they
-    hold at any frame rate; MOT15 TUD-Campus + TUD-Stadtmitte (`python -m core.bench.mot`, 25 fps,
-    also with frames dropped) checked them, and neighbouring values score the same there.
-
-    - high_score 0.6, low_score 0.1: ByteTrack's split. Public MOT15 detections score 0.5-1.0; the
-      0.5-0.6 band is mostly partly hidden people, good for keeping a track but not for starting one.
-    - new_track_score 0.6: only confident boxes start tracks (fewer false tracks).
-    - min_iou 0.2: below SORT's 0.3 because the Kalman gate (below) and the height check already
-      reject implausible pairs, and low overlap is common right after a turn or a partial occlusion.
-    - low_min_iou 0.5: weak boxes must overlap the prediction well (ByteTrack's value).
-    - max_height_change 0.3: a pair whose box heights differ by more than e^0.3 ≈ 1.35× is two people at
-      different depths (one behind the other overlaps well in IoU but not in height).
-    - min_hits 3: three matches in a row (among the frames the tracker sees) before a track is
-      reported, as SORT; a count of detections, not of time, because it guards against detector noise.
-    - max_age 3 s: people stay hidden behind passers-by or pillars for 1-2 s (walking at ~1 body height
-      per second behind someone ~1 m wide); twice that keeps their id without keeping a gone person's
-      track long. A lost track keeps predicting and its gate widens with the seconds lost.
-    - gate_chi2 20: lost tracks only accept boxes within this squared Mahalanobis distance (4 dof) of
-      their prediction. The 95 % bound is 9.5, but the velocity of a lost track is a guess.
-    - gate_tracked False: for tracks seen last frame IoU + height already suffice.
-    - cascade True: tracks seen last frame choose first, lost tracks take what is left (DeepSORT);
-      otherwise a lost track next to a tracked person steals her box.
-    - relink True, distance 0.5 + 0.25 per second lost (box heights): a track confirmed now takes the
-      id of a lost track whose extrapolated path it continues, so a person who reappears after a long
-      occlusion, when the lost track's box no longer overlaps, keeps her id. Half a height is where
-      a detection of the same person lands; 0.25 h/s (0.4 m/s) is the spread of walking speeds.
-    - position_weight 1/20 of the box height: detection noise (DeepSORT's). position_noise 1/20 h per
-      √s and velocity_noise 0.3 h/s per √s: the Kalman process noise in time, see core.track.kalman
-      (a walker's velocity changes by ~0.5 m/s within a second; the box centre sways ~8 cm a second).
-    - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
-      but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
-      scored best on both MOTA and ID switches.
-    - OKS: weight 0.5 and gate 0.5 (COCO's loose-match level); keypoints count from score 0.3.
-    - One-Euro min_cutoff 1 Hz, beta 3 (per box height per second), d_cutoff 1 Hz: at rest keypoint
-      jitter drops ~5×, and a sudden move of a whole body height is 90 % followed within two frames.
-    - fps 30: the clock when `update` gets no timestamps (frame / fps), and the step taken when a
-      timestamp does not move forward (a repeated frame or a source whose clock restarts).
-    """
-
-    high_score: float = field(default=0.6, metadata=_in("detection score"))
-    low_score: float = field(default=0.1, metadata=_in("detection score"))
-    new_track_score: float = field(default=0.6, metadata=_in("detection score"))
-    min_iou: float = 0.2
-    low_min_iou: float = 0.5
-    max_height_change: float = field(default=0.3, metadata=_in("log of the height ratio"))
-    min_hits: int = field(default=3, metadata=_in("matches in a row"))
-    max_age: float = field(default=3.0, metadata=_in("seconds; counted frames in earlier versions"))
-    gate_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
-    gate_tracked: bool = False
-    cascade: bool = True
-    reupdate: bool = False
-    relink: bool = True
-    relink_distance: float = field(default=0.5, metadata=_in("box heights"))
-    relink_growth: float = field(
-        default=0.25, metadata=_in("box heights per second; per frame in earlier versions")
-    )
-    relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
-    position_weight: float = field(default=1.0 / 20.0, metadata=_in("box heights"))
-    position_noise: float = field(default=1.0 / 20.0, metadata=_in("box heights per √s"))
-    velocity_noise: float = field(default=0.3, metadata=_in("box heights per second per √s"))
-    output_box: str = "mean"  # "detection" | "filter" | "mean"
-    oks_weight: float = 0.5
-    min_oks: float = 0.5
-    keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score"))
-    smoothing: bool = True
-    min_cutoff: float = field(default=1.0, metadata=_in("Hz"))
-    beta: float = field(default=3.0, metadata=_in("per box height per second"))
-    d_cutoff: float = field(default=1.0, metadata=_in("Hz"))
-    fps: float = field(default=30.0, metadata=_in("frames per second"))
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.type is bool:
-                if not isinstance(value, bool | np.bool_):
-                    raise UserError(f"tracker {item.name} must be true or false, got {value!r}")
-                continue
-            if item.type is str:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-                raise UserError(f"tracker {item.name} must be a number, got {value!r}")
-            low, high, open_low = _RANGES[item.name]
-            if not (math.isfinite(value) and (value > low if open_low else value >= low) and value <= high):
-                bound = f"{'>' if open_low else '>='} {low:g}" + (
-                    "" if high == math.inf else f" and <= {high:g}"
-                )
-                raise UserError(f"tracker {item.name} must be finite and {bound}, got {value}")
-        if self.min_hits != int(self.min_hits):
-            raise UserError(f"tracker min_hits must be a whole number, got {self.min_hits}")
-        if self.low_score > self.high_score:
-            raise UserError(
-                f"tracker low_score ({self.low_score:g}) must not exceed high_score ({self.high_score:g})"
-            )
-        if self.output_box not in ("detection", "filter", "mean"):
-            raise UserError(
-                f"tracker output_box must be 'detection', 'filter' or 'mean', got {self.output_box!r}"
-            )
-
-
-# (lower bound, upper bound, lower bound excluded) of every numeric TrackerConfig field.
-_RANGES: dict[str, tuple[float, float, bool]] = {
-    "high_score": (0.0, 1.0, False),
-    "low_score": (0.0, 1.0, False),
-    "new_track_score": (0.0, 1.0, False),
-    "min_iou": (0.0, 1.0, False),
-    "low_min_iou": (0.0, 1.0, False),
-    "max_height_change": (0.0, math.inf, False),
-    "min_hits": (1.0, math.inf, False),
-    "max_age": (0.0, math.inf, False),
-    "gate_chi2": (0.0, math.inf, False),
-    "relink_distance": (0.0, math.inf, False),
-    "relink_growth": (0.0, math.inf, False),
-    "relink_height": (0.0, math.inf, False),
-    "position_weight": (0.0, math.inf, True),
-    "position_noise": (0.0, math.inf, True),
-    "velocity_noise": (0.0, math.inf, True),
-    "oks_weight": (0.0, 1.0, False),
-    "min_oks": (0.0, 1.0, False),
-    "keypoint_threshold": (0.0, 1.0, False),
-    "min_cutoff": (0.0, math.inf, True),
-    "beta": (0.0, math.inf, False),
-    "d_cutoff": (0.0, math.inf, True),
-    "fps": (0.0, math.inf, True),
-}
 
 
 class _Track:
@@ -184,12 +51,13 @@ class _Track:
         self.id = 0  # public id, given on confirmation
         self.state = "tentative"
         self.hits = self.streak = 1
-        self.age = self.time_since_update = 0  # frames seen
+        self.missed = 0  # frames seen since the last match
         self.score = float(score)
         self.box = box.copy()  # last observed box
         self.first_frame = self.last_frame = frame
-        self.last_time = time  # seconds, of the last observation
+        self.first_time = self.last_time = time  # seconds, of the first and the last observation
         self.last_state = self.kalman.snapshot()  # filter state right after the last observation
+        self.history = [(time, (box[:2] + box[2:]) / 2)]  # (seconds, centre) back to direction_time
         self.keypoints: np.ndarray | None = None
         self.smoother = (
             OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
@@ -197,8 +65,21 @@ class _Track:
 
     def predict(self, dt: float) -> None:
         self.kalman.predict(dt)
-        self.age += 1
-        self.time_since_update += 1
+        self.missed += 1
+
+    def heading(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(start, displacement to the last observed centre) from the newest observation at least
+        direction_time before the last one (or the oldest kept); None after a single observation."""
+        if len(self.history) < 2:
+            return None
+        start = self.history[0][1]
+        return start, self.history[-1][1] - start
+
+    def remember(self, time: float, box: np.ndarray, span: float) -> None:
+        """Add an observed centre; forget those before the newest one at least `span` seconds old."""
+        self.history.append((time, (box[:2] + box[2:]) / 2))
+        while len(self.history) > 2 and time - self.history[1][0] >= span:
+            self.history.pop(0)
 
     def predicted_keypoints(self, predicted_box: np.ndarray) -> np.ndarray | None:
         """Last keypoints moved and scaled with the box from the last observation to the prediction."""
@@ -279,7 +160,7 @@ class Tracker:
 
         out = []
         for track in self._tracks:
-            if track.state == "confirmed" and track.time_since_update == 0:
+            if track.state == "confirmed" and track.missed == 0:
                 if c.output_box == "detection":
                     box = track.box
                 else:
@@ -317,7 +198,7 @@ class Tracker:
         become lost, lost ones die once unseen for more than max_age seconds."""
         if track.state == "merged":
             return False
-        if track.time_since_update == 0:
+        if track.missed == 0:
             return True
         if track.state == "tentative":
             return False
@@ -357,6 +238,8 @@ class Tracker:
         if c.max_height_change > 0:
             ratio = np.log((ob[:, 3] - ob[:, 1])[None, :] / (tb[:, 3] - tb[:, 1])[:, None])
             cost[np.abs(ratio) > c.max_height_change] = INFEASIBLE
+        if c.direction_weight > 0:
+            self._add_direction(cost, track_idx, ob)
         if c.gate_chi2 > 0:
             for row, t in enumerate(track_idx):
                 track = self._tracks[t]
@@ -368,6 +251,29 @@ class Tracker:
             [track_idx[r] for r in rows],
             obs_idx[cols],
         )
+
+    def _add_direction(self, cost: np.ndarray, track_idx: list[int], ob: np.ndarray) -> None:
+        """Momentum: feasible pairs cost more the more the box would turn the track's observed heading."""
+        c = self.config
+        rows, starts, headings, heights = [], [], [], []
+        for row, t in enumerate(track_idx):
+            heading = self._tracks[t].heading()
+            if heading is not None:
+                rows.append(row)
+                starts.append(heading[0])
+                headings.append(heading[1])
+                heights.append(self._tracks[t].box[3] - self._tracks[t].box[1])
+        if not rows:
+            return
+        headings_ = np.array(headings)
+        noise = c.position_weight * np.maximum(heights, 1.0)
+        # A displacement between two observations has noise √2·noise; count the heading in full once
+        # the track moved three of those (a standing person has no direction).
+        confidence = np.minimum(1.0, np.linalg.norm(headings_, axis=1) / (3 * math.sqrt(2) * noise))
+        moves = ((ob[:, :2] + ob[:, 2:]) / 2)[None] - np.array(starts)[:, None]
+        extra = c.direction_weight * confidence[:, None] * direction_cost(headings_, moves)
+        block = cost[rows]
+        cost[rows] = np.where(block < INFEASIBLE, block + extra, block)
 
     def _observe(
         self, track: _Track, box: np.ndarray, score: float, keypoints: np.ndarray | None, time: float
@@ -387,11 +293,12 @@ class Tracker:
             track.kalman.snapshot() if self.config.reupdate else (track.kalman.kf.x.copy(), None)
         )
         track.last_frame, track.last_time = self.frame, time
+        track.remember(time, box, self.config.direction_time)
         track.box = box.copy()
         track.score = float(score)
         track.hits += 1
         track.streak += 1
-        track.time_since_update = 0
+        track.missed = 0
         if keypoints is not None:
             self._set_keypoints(track, keypoints, time)
         if track.state == "lost":
@@ -405,7 +312,7 @@ class Tracker:
         box heights) of the new box, and the heights differ by at most e^relink_height. Closest wins.
         """
         c = self.config
-        lost = [t for t in self._tracks if t.state == "lost" and t.time_since_update > 0]
+        lost = [t for t in self._tracks if t.state == "lost" and t.missed > 0]
         if c.relink and confirming and lost:
             cost = np.full((len(confirming), len(lost)), INFEASIBLE)
             for j, old in enumerate(lost):
@@ -442,17 +349,16 @@ class Tracker:
         track.id = self._next_id
         self._next_id += 1
 
-    @staticmethod
-    def _record(track: _Track, box: np.ndarray) -> Track:
+    def _record(self, track: _Track, box: np.ndarray) -> Track:
         return Track(
             id=track.id,
             box=box.copy(),
             score=track.score,
             keypoints=None if track.keypoints is None else track.keypoints.copy(),
             state=track.state,
-            age=track.age,
+            age=self.time - track.first_time,
             hits=track.hits,
-            time_since_update=track.time_since_update,
+            time_since_update=self.time - track.last_time,
         )
 
 

@@ -6,7 +6,7 @@ import pytest
 from core.boxes import iou_matrix, nms, validate_boxes, xyah_to_xyxy, xyxy_to_xyah
 from core.errors import UserError
 from core.keypoints import OKS_SIGMAS
-from core.track.distances import INFEASIBLE, assign, combined_cost, iou_cost, oks_matrix
+from core.track.distances import INFEASIBLE, assign, combined_cost, direction_cost, iou_cost, oks_matrix
 
 
 def test_iou_of_known_boxes():
@@ -73,3 +73,10 @@ def test_assign_drops_infeasible_pairs():
     assert pairs == [(0, 0)] and rows.tolist() == [1] and cols.tolist() == [1]
     pairs, rows, cols = assign(np.zeros((0, 3)))
     assert pairs == [] and cols.tolist() == [0, 1, 2]
+
+
+def test_direction_cost_is_the_turn_as_a_fraction_of_a_u_turn():
+    moves = np.array([[[10.0, 0.0], [0.0, 3.0], [-5.0, 0.0], [0.0, 0.0]]])
+    cost = direction_cost(np.array([[2.0, 0.0]]), moves)
+    assert cost.shape == (1, 4)
+    assert cost[0] == pytest.approx([0.0, 0.5, 1.0, 0.5])  # no move at all: no preference either way

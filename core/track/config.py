@@ -1,0 +1,177 @@
+"""The tracker's settings (`TrackerConfig`): every default with the reason for it, in time units, and the
+range checks that turn a bad value, or a value from before the unit change, into one clear error."""
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from core.errors import UserError
+
+# Longest sane max_age: a lost person's predicted path means little after a minute. Until the tracker
+# worked in seconds, max_age counted frames (30 was common); such a value read as seconds is this large.
+MAX_AGE_LIMIT = 60.0
+# Fastest sane relink growth, box heights per second: a sprinter covers ~2 body heights a second.
+RELINK_GROWTH_LIMIT = 2.0
+UNIT_CHANGE = "counted frames before the tracker worked in seconds; give seconds"
+
+
+def _in(unit: str) -> dict:
+    """Field metadata naming a setting's unit (shown by the CLI's help)."""
+    return {"unit": unit}
+
+
+@dataclass
+class TrackerConfig:
+    """Tracker settings; times in seconds, sizes in box heights. Why each default:
+
+    The values follow from how people move and how long they stay hidden, stated per second so they
+    hold at any frame rate; MOT15 TUD-Campus + TUD-Stadtmitte (`python -m core.bench.mot`, 25 fps,
+    also with frames dropped) checked them, and neighbouring values score the same there.
+
+    - high_score 0.6, low_score 0.1: ByteTrack's split. Public MOT15 detections score 0.5-1.0; the
+      0.5-0.6 band is mostly partly hidden people, good for keeping a track but not for starting one.
+    - new_track_score 0.6: only confident boxes start tracks (fewer false tracks).
+    - min_iou 0.2: below SORT's 0.3 because the Kalman gate (below) and the height check already
+      reject implausible pairs, and low overlap is common right after a turn or a partial occlusion.
+    - low_min_iou 0.5: weak boxes must overlap the prediction well (ByteTrack's value).
+    - max_height_change 0.3: a pair whose box heights differ by more than e^0.3 ≈ 1.35× is two people at
+      different depths (one behind the other overlaps well in IoU but not in height).
+    - min_hits 3: three matches in a row (among the frames the tracker sees) before a track is
+      reported, as SORT; a count of detections, not of time, because it guards against detector noise.
+    - max_age 3 s (at most 60 s; it counted frames in earlier versions): people stay hidden behind
+      passers-by or pillars for 1-2 s (walking at ~1 body height per second behind someone ~1 m wide);
+      twice that keeps their id without keeping a gone person's track long. A lost track keeps
+      predicting and its gate widens with the seconds lost.
+    - gate_chi2 20: lost tracks only accept boxes within this squared Mahalanobis distance (4 dof) of
+      their prediction. The 95 % bound is 9.5, but the velocity of a lost track is a guess.
+    - gate_tracked False: for tracks seen last frame IoU + height already suffice.
+    - cascade True: tracks seen last frame choose first, lost tracks take what is left (DeepSORT);
+      otherwise a lost track next to a tracked person steals her box.
+    - reupdate True (OC-SORT's observation-centric re-update): when a lost track is matched again, its
+      filter is rerun from the last observation along the straight path to the new one, one virtual
+      observation per frame seen in between, so the velocity it leaves with is the gap's real mean
+      velocity rather than the guess it was lost with.
+    - direction_weight 0.2, direction_time 0.2 s (OC-SORT's momentum term, in seconds): a box that
+      would make a track turn by an angle θ costs 0.2·θ/π more (IoU is in [0, 1]). The direction is
+      read from observations ≥ 0.2 s apart (OC-SORT's 3 frames at 15-30 fps) and counts in full only
+      once the track moved three detection noises over them (a standing person has no direction).
+      People walk straight over a second; two who cross or pass each other walk in different
+      directions, which IoU alone cannot tell apart once their boxes overlap.
+    - relink True, distance 0.5 + 0.25 per second lost (box heights; the growth counted per frame in
+      earlier versions, at most 2 h/s): a track confirmed now takes the id of a lost track whose
+      extrapolated path it continues, so a person who reappears after a long occlusion, when the lost
+      track's box no longer overlaps, keeps her id. Half a height is where a detection of the same
+      person lands; 0.25 h/s (0.4 m/s) is the spread of walking speeds.
+    - position_weight 1/20 of the box height: detection noise (DeepSORT's). position_noise 1/20 h per
+      √s and velocity_noise 0.3 h/s per √s: the Kalman process noise in time, see core.track.kalman
+      (a walker's velocity changes by ~0.5 m/s within a second; the box centre sways ~8 cm a second).
+    - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
+      but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
+      scored best on both MOTA and ID switches.
+    - OKS: weight 0.5 and gate 0.5 (COCO's loose-match level); keypoints count from score 0.3.
+    - One-Euro min_cutoff 1 Hz, beta 3 (per box height per second), d_cutoff 1 Hz: at rest keypoint
+      jitter drops ~5×, and a sudden move of a whole body height is 90 % followed within two frames.
+    - fps 30: the clock when `update` gets no timestamps (frame / fps), and the step taken when a
+      timestamp does not move forward (a repeated frame or a source whose clock restarts).
+    """
+
+    high_score: float = field(default=0.6, metadata=_in("detection score"))
+    low_score: float = field(default=0.1, metadata=_in("detection score"))
+    new_track_score: float = field(default=0.6, metadata=_in("detection score"))
+    min_iou: float = 0.2
+    low_min_iou: float = 0.5
+    max_height_change: float = field(default=0.3, metadata=_in("log of the height ratio"))
+    min_hits: int = field(default=3, metadata=_in("matches in a row"))
+    max_age: float = field(
+        default=3.0, metadata=_in("seconds, at most 60; counted frames in earlier versions")
+    )
+    gate_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
+    gate_tracked: bool = False
+    cascade: bool = True
+    reupdate: bool = True
+    direction_weight: float = field(default=0.2, metadata=_in("cost of a U-turn; 0 = off"))
+    direction_time: float = field(default=0.2, metadata=_in("seconds"))
+    relink: bool = True
+    relink_distance: float = field(default=0.5, metadata=_in("box heights"))
+    relink_growth: float = field(
+        default=0.25, metadata=_in("box heights per second, at most 2; per frame in earlier versions")
+    )
+    relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
+    position_weight: float = field(default=1.0 / 20.0, metadata=_in("box heights"))
+    position_noise: float = field(default=1.0 / 20.0, metadata=_in("box heights per √s"))
+    velocity_noise: float = field(default=0.3, metadata=_in("box heights per second per √s"))
+    output_box: str = "mean"  # "detection" | "filter" | "mean"
+    oks_weight: float = 0.5
+    min_oks: float = 0.5
+    keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score"))
+    smoothing: bool = True
+    min_cutoff: float = field(default=1.0, metadata=_in("Hz"))
+    beta: float = field(default=3.0, metadata=_in("per box height per second"))
+    d_cutoff: float = field(default=1.0, metadata=_in("Hz"))
+    fps: float = field(default=30.0, metadata=_in("frames per second"))
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type is bool:
+                if not isinstance(value, bool | np.bool_):
+                    raise UserError(f"tracker {item.name} must be true or false, got {value!r}")
+                continue
+            if item.type is str:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise UserError(f"tracker {item.name} must be a number, got {value!r}")
+            low, high, open_low = _RANGES[item.name]
+            if not (math.isfinite(value) and (value > low if open_low else value >= low)):
+                raise UserError(
+                    f"tracker {item.name} must be finite and {'>' if open_low else '>='} {low:g}, got {value}"
+                )
+            if value > high:
+                note = f"; it {UNIT_CHANGE}" if item.name in ("max_age", "relink_growth") else ""
+                raise UserError(
+                    f"tracker {item.name} must be at most {high:g} ({_unit(item)}), got {value:g}{note}"
+                )
+        if self.min_hits != int(self.min_hits):
+            raise UserError(f"tracker min_hits must be a whole number, got {self.min_hits}")
+        if self.low_score > self.high_score:
+            raise UserError(
+                f"tracker low_score ({self.low_score:g}) must not exceed high_score ({self.high_score:g})"
+            )
+        if self.output_box not in ("detection", "filter", "mean"):
+            raise UserError(
+                f"tracker output_box must be 'detection', 'filter' or 'mean', got {self.output_box!r}"
+            )
+
+
+def _unit(item) -> str:
+    return item.metadata.get("unit", "").split(",")[0].split(";")[0] or "no unit"
+
+
+# (lower bound, upper bound, lower bound excluded) of every numeric TrackerConfig field.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "high_score": (0.0, 1.0, False),
+    "low_score": (0.0, 1.0, False),
+    "new_track_score": (0.0, 1.0, False),
+    "min_iou": (0.0, 1.0, False),
+    "low_min_iou": (0.0, 1.0, False),
+    "max_height_change": (0.0, math.inf, False),
+    "min_hits": (1.0, math.inf, False),
+    "max_age": (0.0, MAX_AGE_LIMIT, False),
+    "gate_chi2": (0.0, math.inf, False),
+    "direction_weight": (0.0, math.inf, False),
+    "direction_time": (0.0, math.inf, False),
+    "relink_distance": (0.0, math.inf, False),
+    "relink_growth": (0.0, RELINK_GROWTH_LIMIT, False),
+    "relink_height": (0.0, math.inf, False),
+    "position_weight": (0.0, math.inf, True),
+    "position_noise": (0.0, math.inf, True),
+    "velocity_noise": (0.0, math.inf, True),
+    "oks_weight": (0.0, 1.0, False),
+    "min_oks": (0.0, 1.0, False),
+    "keypoint_threshold": (0.0, 1.0, False),
+    "min_cutoff": (0.0, math.inf, True),
+    "beta": (0.0, math.inf, False),
+    "d_cutoff": (0.0, math.inf, True),
+    "fps": (0.0, math.inf, True),
+}
