@@ -87,3 +87,15 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, tolerance: float = 1
         log.warning("BatchNorm folding changed the output (relative error %.1e); running unfolded", error)
         return copy.deepcopy(model).eval()
     return folded
+
+
+def fold_for_inference(model: nn.Module, input_size: tuple[int, int]) -> nn.Module:
+    """fold_batchnorm checked on a fixed random crop of `input_size` (w, h), on the model's own device.
+
+    The fold runs in fp64 and is stored in the model's dtype; backends that compute in fp16 cast
+    *after* it, so γ/√(σ²+ε) is never rounded to fp16 before it multiplies the weights.
+    """
+    w, h = input_size
+    example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    param = next(model.parameters(), None)
+    return fold_batchnorm(model, example.to(param.device if param is not None else "cpu"))
