@@ -190,15 +190,27 @@ def load_engine(path: Path, device: torch.device):
     """The callable module of a saved engine, without recompiling.
 
     torch.export.load rather than torch_tensorrt.load: the latter prints a traceback whenever the
-    file is not an ExportedProgram it can read, before trying TorchScript. Importing torch_tensorrt
+    file is not an ExportedProgram it can read, before trying TorchScript; torch.export's own logged
+    traceback is held back too, the caller reports the failure in one line. Importing torch_tensorrt
     registers the engine ops the program calls (its Python runtime's too, where the C++ one is absent).
     """
     torch_tensorrt = import_torch_tensorrt()
     features = getattr(torch_tensorrt, "ENABLED_FEATURES", None)
     if features is not None and not getattr(features, "torch_tensorrt_runtime", True):
         importlib.import_module("torch_tensorrt.dynamo.runtime._TRTEngine")
-    with device_scope(device):
+    with device_scope(device), _quiet("torch.export"):  # it logs a traceback before raising; we say one line
         return torch.export.load(str(path)).module()
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def export_engine(
