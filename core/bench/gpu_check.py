@@ -10,7 +10,8 @@ skipped, not passed). In order, cheapest first:
    reloading its cached engine: relative error <= 1e-2;
 3. track: `run.py track` end to end on the sample videos on cuda:0 (FPS, stage latencies), and on
    cuda:1 when there is one, where cuda:0 must see no allocation from this process;
-4. bench: W32/W48 x baseline/paper x eager-plain fp32 / eager fp16 / compile fp16 (/ TensorRT) x
+4. buckets: core.bench.buckets' padding table on CUDA (eager fp16, W32 paper, 256×192);
+5. bench: W32/W48 x baseline/paper x eager-plain fp32 / eager fp16 / compile fp16 (/ TensorRT) x
    batch 1/8/32 (core.bench.models), crops/s and p50/p95.
 Writes gpu_check.json and gpu_check.md (atomically) and exits 1 if any check failed; without CUDA it
 says so in one line and exits 2. The README's GPU section has the command sequence for a lent GPU.
@@ -190,6 +191,12 @@ def check_parity(
         if reason or budget.left() <= 0:
             checks.append(Check("parity", label, None, f"skipped: {reason or 'time budget spent'}"))
             continue
+        reload = index == len(plans) - 1
+        if reload and not list(cache_dir.glob("*.pt2")):
+            checks.append(
+                Check("parity", label, False, "failed: the engine was not cached (its save failed)")
+            )
+            continue
         try:
             start = time.perf_counter()
             backend = create_backend(model, name, device, precision, max_batch=MAX_BATCH, cache_dir=cache_dir)
@@ -215,8 +222,9 @@ def check_parity(
 
 
 def check_track(data: Path, out: Path, device: str, frames: int, model_args: tuple[str, ...] = ()) -> Check:
-    """`run.py track` on both sample videos on `device` (default model unless `model_args`, e.g.
-    ("--width", "8")); FPS and stage latencies from summary.json."""
+    """`run.py track` on both sample videos on `device` with the `eager` backend (TensorRT's engine
+    build would eat the budget; parity covers it) and the default model unless `model_args`, e.g.
+    ("--width", "8"); FPS and stage latencies from summary.json."""
     from core.cli.track import main as track_main
 
     videos = [data / "video" / "street.mp4", data / "video" / "soccer.mp4"]
@@ -231,6 +239,8 @@ def check_track(data: Path, out: Path, device: str, frames: int, model_args: tup
         "--no-progress",
         "--formats",
         "jsonl",
+        "--backend",
+        "eager",
     ]
     code = run_command(track_main, argv)
     summary_path = out / "summary.json"
@@ -355,6 +365,13 @@ def main(argv: list[str]) -> int:
         checks.append(check_second_gpu(args.data, args.out / "track-cuda1", args.track_frames))
     else:
         checks.append(Check("track", "track on cuda:1", None, "skipped: one CUDA device"))
+    bucket_md = "(bucket table skipped: time budget)\n"
+    if budget.left() > 0:
+        from core.bench import buckets
+
+        options = ["--device", "cuda:0", "--calls", "24", "--max-crops", "32", "--repeats", "3"]
+        bucket_args = buckets.build_parser().parse_args(options)
+        bucket_md = buckets.table(buckets.measure(bucket_args), bucket_args, "eager fp16")
     rows, info, skipped = (
         ([], machine_info(device), [])
         if args.skip_bench
@@ -364,7 +381,7 @@ def main(argv: list[str]) -> int:
     if skipped:
         checks.append(Check("bench", "rows", None, f"skipped (time budget): {', '.join(skipped)}"))
     info.update(device_count=torch.cuda.device_count(), wall_s=time.monotonic() - started)
-    bench_md = markdown_table(rows, info) if rows else "(no bench rows)\n"
+    bench_md = bucket_md + "\n" + (markdown_table(rows, info) if rows else "(no bench rows)\n")
     report = {"info": info, "checks": [asdict(c) for c in checks], "bench": [asdict(r) for r in rows]}
     write_text_atomic(args.out / "gpu_check.json", json.dumps(report, indent=2, default=str) + "\n")
     write_text_atomic(args.out / "gpu_check.md", markdown(checks, bench_md, info))

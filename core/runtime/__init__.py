@@ -13,8 +13,8 @@ actually computes in, so callers (the estimator, the benchmark) never assume one
 - `onnxruntime`: the exported ONNX model in ONNX Runtime (onnxruntime.py).
 - `tensorrt`: a torch-tensorrt engine, fp16, cached on disk (tensorrt.py; GPU only).
 
-Person batches reach a backend padded to a few sizes (buckets.py: 1, 2, 4, 8, 16, 32), warmed up at
-start, so no backend meets a new batch size mid-run. Every backend allocates and runs under
+On CUDA, person batches reach a backend padded to a few sizes (buckets.py: 1, 2, 4, 8, 16, 32), warmed
+up at start, so no backend meets a new batch size mid-run. Every backend allocates and runs under
 `device_scope(device)`, so cuda:1 (or a torchrun rank's cuda:LOCAL_RANK) never touches cuda:0.
 
 `auto` picks tensorrt when CUDA and torch_tensorrt are usable, else eager on CUDA, else eager on the
