@@ -156,16 +156,11 @@ def parity_model(width: int = 32, preset: str = "paper"):
     """HRNet with the attention switched on (gamma = 1; no trained weights exist here) and BatchNorm
     statistics that make folding matter, seeded."""
     from core.model import build_model
+    from core.runtime.folding import randomize_batchnorm
 
     torch.manual_seed(0)
-    model = build_model(width=width, preset=preset, input_size=CROP_SIZE, attention_init_scale=1.0).eval()
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
-            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
-    return model
+    model = build_model(width=width, preset=preset, input_size=CROP_SIZE, attention_init_scale=1.0)
+    return randomize_batchnorm(model).eval()
 
 
 def check_parity(

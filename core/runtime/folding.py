@@ -99,3 +99,17 @@ def fold_for_inference(model: nn.Module, input_size: tuple[int, int]) -> nn.Modu
     example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     param = next(model.parameters(), None)
     return fold_batchnorm(model, example.to(param.device if param is not None else "cpu"))
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Trained-looking BN statistics and affine terms, so folding has something to fold: untrained
+    models have γ=1, β=0, μ=0, σ²=1, which any fold gets right (tests, core.bench.gpu_check)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
+            module.bias.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
+    return model

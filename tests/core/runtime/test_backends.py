@@ -29,8 +29,8 @@ from core.runtime import (
     unavailable_reason,
     weights_digest,
 )
-from core.runtime.folding import relative_error
-from tests.support.helpers import limit_torch_threads, randomize_batchnorm, require, require_tool
+from core.runtime.folding import randomize_batchnorm, relative_error
+from tests.support.helpers import limit_torch_threads, require, require_tool
 
 FP32_TOLERANCE = 1e-4
 LOW_PRECISION_TOLERANCE = 1e-2

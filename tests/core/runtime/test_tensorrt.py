@@ -20,7 +20,7 @@ from torch import nn
 from core.errors import UserError
 from core.model.hrnet import build_model
 from core.runtime import create_backend, weights_digest
-from core.runtime.folding import relative_error
+from core.runtime.folding import randomize_batchnorm, relative_error
 from core.runtime.tensorrt import (
     TensorRTBackend,
     TrtEnvironment,
@@ -29,7 +29,6 @@ from core.runtime.tensorrt import (
     export_engine,
     unavailable_reason,
 )
-from tests.support.helpers import randomize_batchnorm
 
 TINY_SIZE = (16, 16)  # (w, h)
 
