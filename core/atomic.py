@@ -30,7 +30,7 @@ def temp_beside(path: str | Path, suffix: str = "") -> Path:
 
     The file gets the permissions a plain open() would give it: mkstemp's are owner-only, and an
     output must be as readable as any other file the user writes. `suffix` is for writers that pick
-    their format from the name (OpenCV's video container, ONNX, TensorRT's .ep).
+    their format from the name (OpenCV's video container, ONNX, torch.export's .pt2).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fake_cuda import fake_cuda  # noqa: F401  (a fixture for every test)
 from tests.support.helpers import SHARED_DATA, require
 from tests.support.rtsp import rtsp_server  # noqa: F401  (a fixture for every test)
 from tests.support.weights import weights_server  # noqa: F401  (a fixture for every test)

@@ -1,9 +1,11 @@
 """PoseEstimator: frames plus person boxes in, 17 keypoints per box (image pixels) out.
 
 Every crop of every frame handed to one call goes through the model together, in batches of
-`batch_size`. Crops are cut with the codec's affine maps: on the CPU by cv2.warpAffine per crop
-(measured 2.2 ms per 192×256 crop with normalisation, against 6.8 ms for core.pose.gpu_crops' batched
-grid_sample on the same 2-core CPU), on CUDA by core.pose.gpu_crops in one grid_sample per frame.
+`batch_size`; on CUDA each is padded to a batch-size bucket (core.runtime.buckets: 1, 2, 4, 8, 16, 32)
+so the backend only ever sees a few shapes, all warmed up when the estimator starts. Crops are cut with the
+codec's affine maps: on the CPU by cv2.warpAffine per crop (measured 2.2 ms per 192×256 crop with
+normalisation, against 6.8 ms for core.pose.gpu_crops' batched grid_sample on the same 2-core CPU),
+on CUDA by core.pose.gpu_crops in one grid_sample per frame.
 Heatmaps are decoded by the codec (argmax or DARK) and mapped back to the image.
 """
 
@@ -19,7 +21,7 @@ from core.errors import UserError
 from core.pose import codec
 from core.pose.gpu_crops import FrameUploader, crop_batch
 from core.records import Pose
-from core.runtime import Backend, create_backend
+from core.runtime import Backend, batch_buckets, create_backend, run_bucketed, warm_up
 
 
 class PoseEstimator:
@@ -36,7 +38,13 @@ class PoseEstimator:
         batch_size: int = 32,
         trained: bool = True,
         cache_dir: str | None = None,
+        pad_batches: bool | None = None,
+        warmup: bool | None = None,
     ):
+        """`pad_batches`: pad each batch to its bucket (off: every crop count is its own shape);
+        `warmup`: run every bucket once now, so the first frames are not the slow ones. Both default
+        to on for CUDA and off on the CPU, where `python -m core.bench.buckets` measured padding as
+        1.3-1.5× the compute against ~0.3 s once per new batch size (README, Inference backends)."""
         if decode not in codec.DECODE_METHODS:
             raise UserError(f"decode must be one of {', '.join(codec.DECODE_METHODS)}, got {decode!r}")
         if int(batch_size) < 1:
@@ -57,7 +65,13 @@ class PoseEstimator:
             cache_dir=cache_dir,
         )
         self.device = self.backend.device
-        self._uploader = FrameUploader(self.device) if self.device.type == "cuda" else None
+        on_gpu = self.device.type == "cuda"
+        self.buckets = (
+            batch_buckets(self.batch_size) if (on_gpu if pad_batches is None else pad_batches) else ()
+        )
+        self._uploader = FrameUploader(self.device) if on_gpu else None
+        if on_gpu if warmup is None else warmup:
+            warm_up(self._run_model, self.input_size, self.buckets or (self.batch_size,), self.device)
 
     @property
     def backend_name(self) -> str:
@@ -106,9 +120,15 @@ class PoseEstimator:
         """N×J×h×w float32 heatmaps of normalised crops, in batches, with the flip test if enabled."""
         outputs = []
         for part in crops.split(self.batch_size):
-            heat = codec.flip_test(self.backend, part) if self.flip else self.backend(part)
+            heat = (
+                run_bucketed(self._run_model, part, self.buckets) if self.buckets else self._run_model(part)
+            )
             outputs.append(heat.float().cpu())
         return torch.cat(outputs).numpy()
+
+    def _run_model(self, crops: torch.Tensor) -> torch.Tensor:
+        """Heatmaps of one batch: the backend, or the flip test's crop-and-mirror batch of twice the size."""
+        return codec.flip_test(self.backend, crops) if self.flip else self.backend(crops)
 
     def _crops(self, frames, boxes) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         if self._uploader is not None:

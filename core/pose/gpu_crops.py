@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from core.pose import codec
+from core.runtime import device_scope
 
 
 class FrameUploader:
@@ -67,20 +68,22 @@ def sampling_grid(
     """grid_sample grids (K, h, w, 2) for K crop -> image affines (K, 2, 3), align_corners=True units.
 
     Output pixel (x, y) reads image point A · (x, y, 1), as cv2.warpAffine with the inverse map does;
-    with align_corners=True, -1 and +1 are the centres of the first and last image pixels.
+    with align_corners=True, -1 and +1 are the centres of the first and last image pixels. The
+    product is written out as multiply-adds, not einsum/matmul: a matmul may run in TF32 (10-bit
+    mantissa) wherever `torch.backends.cuda.matmul.allow_tf32` is set, which moves a point of a
+    1000-pixel frame by up to half a pixel; elementwise float32 arithmetic never does that.
     """
     width, height = frame_size
     w, h = output_size
     dtype, device = inverse_matrices.dtype, inverse_matrices.device
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=dtype, device=device),
-        torch.arange(w, dtype=dtype, device=device),
-        indexing="ij",
-    )
-    base = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # h×w×3
-    points = torch.einsum("hwc,kdc->khwd", base, inverse_matrices)  # K×h×w×2 image pixels
-    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=dtype, device=device)
-    return points * scale - 1.0
+    xs = torch.arange(w, dtype=dtype, device=device).view(1, 1, w)
+    ys = torch.arange(h, dtype=dtype, device=device).view(1, h, 1)
+    a = inverse_matrices.view(-1, 2, 3, 1, 1)  # a[:, row, column] broadcasts over h×w
+    image_x = a[:, 0, 0] * xs + a[:, 0, 1] * ys + a[:, 0, 2]  # K×h×w image pixels
+    image_y = a[:, 1, 0] * xs + a[:, 1, 1] * ys + a[:, 1, 2]
+    grid_x = image_x * (2.0 / max(width - 1, 1)) - 1.0
+    grid_y = image_y * (2.0 / max(height - 1, 1)) - 1.0
+    return torch.stack([grid_x, grid_y], dim=-1)
 
 
 def crop_frame(
@@ -118,16 +121,17 @@ def crop_batch(
     uploader = uploader or FrameUploader(device)
     aspect = input_size[0] / input_size[1]
     parts, all_centers, all_scales = [], [], []
-    for frame, frame_boxes in zip(frames, boxes, strict=True):
-        frame_boxes = np.asarray(frame_boxes, dtype=np.float64).reshape(-1, 4)
-        if len(frame_boxes) == 0:
-            continue
-        centers, scales = codec.box_to_center_scale(frame_boxes, aspect, padding)
-        parts.append(crop_frame(uploader(frame), centers, scales, input_size))
-        all_centers.append(centers)
-        all_scales.append(scales)
-    if not parts:
-        w, h = input_size
-        return torch.empty(0, 3, h, w, device=device), np.zeros((0, 2)), np.zeros((0, 2))
-    crops = codec.normalize_bgr(torch.cat(parts))
+    with device_scope(device):  # pinned buffers, events and kernels belong to `device`, not cuda:0
+        for frame, frame_boxes in zip(frames, boxes, strict=True):
+            frame_boxes = np.asarray(frame_boxes, dtype=np.float64).reshape(-1, 4)
+            if len(frame_boxes) == 0:
+                continue
+            centers, scales = codec.box_to_center_scale(frame_boxes, aspect, padding)
+            parts.append(crop_frame(uploader(frame), centers, scales, input_size))
+            all_centers.append(centers)
+            all_scales.append(scales)
+        if not parts:
+            w, h = input_size
+            return torch.empty(0, 3, h, w, device=device), np.zeros((0, 2)), np.zeros((0, 2))
+        crops = codec.normalize_bgr(torch.cat(parts))
     return crops, np.concatenate(all_centers), np.concatenate(all_scales)

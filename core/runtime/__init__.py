@@ -13,6 +13,10 @@ actually computes in, so callers (the estimator, the benchmark) never assume one
 - `onnxruntime`: the exported ONNX model in ONNX Runtime (onnxruntime.py).
 - `tensorrt`: a torch-tensorrt engine, fp16, cached on disk (tensorrt.py; GPU only).
 
+On CUDA, person batches reach a backend padded to a few sizes (buckets.py: 1, 2, 4, 8, 16, 32), warmed
+up at start, so no backend meets a new batch size mid-run. Every backend allocates and runs under
+`device_scope(device)`, so cuda:1 (or a torchrun rank's cuda:LOCAL_RANK) never touches cuda:0.
+
 `auto` picks tensorrt when CUDA and torch_tensorrt are usable, else eager on CUDA, else eager on the
 CPU. A candidate that cannot run logs one line saying why and `auto` moves on; a backend asked for by
 name that cannot run is a UserError.
@@ -30,7 +34,8 @@ from core.errors import UserError, one_line
 from core.runtime import compile as compile_backend
 from core.runtime import onnxruntime, tensorrt
 from core.runtime.base import CACHE_ROOT, PRECISIONS, Backend, model_input_size, weights_digest
-from core.runtime.device import cpu_name, cpu_supports_bf16, resolve_device
+from core.runtime.buckets import batch_buckets, bucket_for, pad_batch, run_bucketed, warm_up
+from core.runtime.device import cpu_name, cpu_supports_bf16, device_scope, resolve_device
 from core.runtime.eager import EagerBackend, PlainBackend
 
 __all__ = [
@@ -42,15 +47,21 @@ __all__ = [
     "auto_candidates",
     "available_backends",
     "backend_name",
+    "batch_buckets",
+    "bucket_for",
     "cpu_name",
     "cpu_supports_bf16",
     "create_backend",
+    "device_scope",
     "model_input_size",
+    "pad_batch",
     "precision_name",
     "resolve_device",
     "resolve_precision",
+    "run_bucketed",
     "supported_precisions",
     "unavailable_reason",
+    "warm_up",
     "weights_digest",
 ]
 

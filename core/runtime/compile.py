@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.runtime.device import device_scope
 from core.runtime.eager import EagerBackend
 
 
@@ -35,7 +36,9 @@ def unavailable_reason(device: torch.device) -> str | None:
 class CompileBackend(EagerBackend):
     """torch.compile (inductor) of the eager model, with inductor's `freezing` (weights become
     constants: folded, and pre-packed for oneDNN on the CPU). Compiled at creation, so a failure
-    surfaces there and timing excludes it; the batch dimension is dynamic (batch 1 compiles once more).
+    surfaces there and timing excludes it. The batch dimension is dynamic from 2 up; dynamo
+    specialises sizes 0 and 1, so batch 1 is a graph of its own and is compiled here too: otherwise
+    the first frame with one person would recompile mid-run.
     """
 
     name = "compile"
@@ -44,13 +47,19 @@ class CompileBackend(EagerBackend):
         super().__init__(model, device, precision, input_size)
         self.compiled = torch.compile(self.forward, dynamic=None, options={"freezing": True})
         w, h = input_size
-        example = self.prepare(torch.zeros(2, 3, h, w))
-        torch._dynamo.mark_dynamic(example, 0)  # one kernel for every batch size >= 2
         if device.type == "cpu":  # torch warns about a missing CUDA toolkit for every CPU kernel build
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        with torch.inference_mode():
-            self.compiled(example)
+        with torch.inference_mode(), device_scope(device):
+            for batch in WARM_BATCHES:
+                example = self.prepare(torch.zeros(batch, 3, h, w))
+                if batch > 1:
+                    torch._dynamo.mark_dynamic(example, 0)  # one graph for every batch size >= 2
+                self.compiled(example)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), device_scope(self.device):
             return self.compiled(self.prepare(x)).float()
+
+
+# Batch sizes compiled at creation: 2 (marked dynamic: every size >= 2) and 1 (specialised by dynamo).
+WARM_BATCHES = (2, 1)

@@ -26,9 +26,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise UserError(f"device {device!r} requested but CUDA is not available on this machine")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+        if resolved.index is None:  # pin it: "cuda" means the current device *now*, not at each call
+            resolved = torch.device("cuda", torch.cuda.current_device())
     elif resolved.type != "cpu":
         raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     return resolved
+
+
+def device_scope(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """`torch.cuda.device(device)` for a CUDA device, else nothing.
+
+    Whatever allocates without naming a device (torch_tensorrt's example inputs and its save, pinned
+    buffers, CUDA events, cuDNN handles) uses the *current* device, which is cuda:0 in every process
+    unless set; run under this scope, they land on `device` (cuda:1, or torchrun's LOCAL_RANK).
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.device(device)
 
 
 @functools.cache

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from core.runtime.base import DTYPES, Backend
-from core.runtime.folding import fold_batchnorm
+from core.runtime.device import device_scope
+from core.runtime.folding import fold_for_inference
 
 
 class PlainBackend(Backend):
@@ -19,10 +20,11 @@ class PlainBackend(Backend):
 
     def __init__(self, model: nn.Module, device: torch.device, precision: str = "fp32"):
         super().__init__(device, precision)
-        self.module = copy.deepcopy(model).eval().float().to(device)
+        with device_scope(device):
+            self.module = copy.deepcopy(model).eval().float().to(device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.no_grad(), device_scope(self.device):
             return self.module(x.to(self.device, torch.float32, non_blocking=True))
 
 
@@ -40,11 +42,9 @@ class EagerBackend(Backend):
 
     def __init__(self, model: nn.Module, device: torch.device, precision: str, input_size: tuple[int, int]):
         super().__init__(device, precision)
-        w, h = input_size
-        generator = torch.Generator().manual_seed(0)
-        example = torch.randn(1, 3, h, w, generator=generator)
-        module = fold_batchnorm(model, example.to(_param_device(model)))
-        module = module.float().to(device).to(memory_format=torch.channels_last)
+        module = fold_for_inference(model, input_size)  # in fp64, before any fp16 cast
+        with device_scope(device):
+            module = module.float().to(device).to(memory_format=torch.channels_last)
         self.autocast = device.type == "cpu" and precision == "bf16"
         self.input_dtype = torch.float32
         if device.type == "cuda":
@@ -65,10 +65,5 @@ class EagerBackend(Backend):
         return x.contiguous(memory_format=torch.channels_last)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), device_scope(self.device):
             return self.forward(self.prepare(x)).float()
-
-
-def _param_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")

@@ -87,3 +87,29 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, tolerance: float = 1
         log.warning("BatchNorm folding changed the output (relative error %.1e); running unfolded", error)
         return copy.deepcopy(model).eval()
     return folded
+
+
+def fold_for_inference(model: nn.Module, input_size: tuple[int, int]) -> nn.Module:
+    """fold_batchnorm checked on a fixed random crop of `input_size` (w, h), on the model's own device.
+
+    The fold runs in fp64 and is stored in the model's dtype; backends that compute in fp16 cast
+    *after* it, so γ/√(σ²+ε) is never rounded to fp16 before it multiplies the weights.
+    """
+    w, h = input_size
+    example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    param = next(model.parameters(), None)
+    return fold_batchnorm(model, example.to(param.device if param is not None else "cpu"))
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Trained-looking BN statistics and affine terms, so folding has something to fold: untrained
+    models have γ=1, β=0, μ=0, σ²=1, which any fold gets right (tests, core.bench.gpu_check)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
+            module.bias.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
+            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
+    return model

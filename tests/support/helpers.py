@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+
+from core.runtime.folding import randomize_batchnorm  # noqa: F401  (its home is core now; kept importable here)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("POSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -59,16 +60,3 @@ def limit_torch_threads(count: int | None):
         torch.set_num_threads(previous)
 
     return torch_threads
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Trained-looking BN statistics and affine terms, so folding has something to fold."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.weight.data = 1 + 0.2 * torch.randn(n, generator=generator)
-            module.bias.data = 0.1 * torch.randn(n, generator=generator)
-            module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
-            module.running_var.data = 0.5 + torch.rand(n, generator=generator)
-    return model

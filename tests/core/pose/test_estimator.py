@@ -141,3 +141,85 @@ def test_real_model_on_a_coco_image(shared_data):
     for pose, score in zip(poses, scores, strict=True):
         assert pose.keypoints.shape == (17, 3) and np.isfinite(pose.keypoints).all()
         assert pose.score == pytest.approx(score)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Batch-size buckets and the device
+# ---------------------------------------------------------------------------------------------------
+
+
+def coco_frames(shared_data, indices=(0,)):
+    """COCO mini images (by position in id order; they hold 1, 3, 5 and 5 people) and their boxes."""
+    data = json.loads((shared_data / "coco_mini" / "person_keypoints.json").read_text())
+    files = {image["id"]: image["file_name"] for image in data["images"]}
+    boxes = {}
+    for annotation in data["annotations"]:
+        x, y, w, h = annotation["bbox"]
+        boxes.setdefault(annotation["image_id"], []).append([x, y, x + w, y + h])
+    ids = [sorted(boxes)[i] for i in indices]
+    frames = [cv2.imread(str(shared_data / "coco_mini" / "images" / files[i])) for i in ids]
+    return frames, [np.array(boxes[i]) for i in ids]
+
+
+def small_pose_model():
+    torch.manual_seed(0)
+    return build_model(width=8, preset="paper", input_size=(64, 96), attention_init_scale=1.0).eval()
+
+
+class RecordingBackend:
+    """The real backend, noting the batch size of every call."""
+
+    def __init__(self, backend):
+        self.backend, self.batches = backend, []
+        self.name, self.precision, self.device = backend.name, backend.precision, backend.device
+
+    def __call__(self, x):
+        self.batches.append(x.shape[0])
+        return self.backend(x)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_padded_batches_give_the_poses_of_unpadded_ones(shared_data, monkeypatch, flip):
+    """Padding is on by default on CUDA (see the next test) and here switched on by hand."""
+    import core.pose.estimator as estimator_module
+
+    recorders, create_backend = [], estimator_module.create_backend
+
+    def recording_backend(*args, **kwargs):
+        recorders.append(RecordingBackend(create_backend(*args, **kwargs)))
+        return recorders[-1]
+
+    monkeypatch.setattr(estimator_module, "create_backend", recording_backend)
+    frames, boxes = coco_frames(shared_data, indices=(0, 2))
+    model = small_pose_model()
+    options = {"backend": "eager-plain", "device": "cpu", "flip": flip, "batch_size": 8}
+    padded = PoseEstimator(model, pad_batches=True, warmup=True, **options)
+    plain = PoseEstimator(model, **options)  # the CPU's default: no padding (it only costs there)
+    crops = sum(len(b) for b in boxes)
+    assert crops == 6, "6 people: one batch of 6, padded to 8"
+    got = padded.estimate_batch(frames, boxes)
+    want = plain.estimate_batch(frames, boxes)
+    for got_frame, want_frame in zip(got, want, strict=True):
+        for a, b in zip(got_frame, want_frame, strict=True):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, rtol=0, atol=1e-4)
+    doubled = 2 if flip else 1
+    warm = [8 * doubled, 4 * doubled, 2 * doubled, 1 * doubled]  # every bucket once, at start
+    assert recorders[0].batches == [*warm, 8 * doubled]
+    assert recorders[1].batches == [6 * doubled], "unpadded: the batch as it is"
+
+
+def test_on_a_second_gpu_every_step_runs_under_that_device(fake_cuda, shared_data):
+    """cuda:1 (or torchrun's LOCAL_RANK): model, crops and calls under torch.cuda.device(1), never 0."""
+    frames, boxes = coco_frames(shared_data, indices=(1,))
+    model = small_pose_model()
+    estimator = PoseEstimator(model, backend="eager", device="cuda:1", precision="fp32", batch_size=4)
+    assert estimator.device == torch.device("cuda:1")
+    assert fake_cuda.entered and set(fake_cuda.entered) == {1}
+    assert estimator.buckets == (1, 2, 4), "on CUDA batches are padded to buckets by default"
+    fake_cuda.entered.clear()
+    poses = estimator(frames[0], boxes[0])
+    assert fake_cuda.entered and set(fake_cuda.entered) == {1} and fake_cuda.current == 0
+    reference = PoseEstimator(model, backend="eager", device="cpu", precision="fp32", batch_size=4)
+    # GPU crops (grid_sample) against the CPU's cv2 crops: the same poses within a fraction of a pixel.
+    for a, b in zip(poses, reference(frames[0], boxes[0]), strict=True):
+        assert np.abs(a.keypoints[:, :2] - b.keypoints[:, :2]).max() <= 2.0

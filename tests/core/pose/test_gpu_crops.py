@@ -105,3 +105,35 @@ def test_cuda_crops_match_the_cpu_ones(coco):
     cpu, _, _ = crop_batch(frames, boxes, INPUT_SIZE, "cpu")
     assert gpu.device.type == "cuda"
     assert (gpu.cpu() - cpu).abs().max() <= 1e-3
+
+
+def test_sampling_points_are_exact_multiply_adds_never_a_matmul():
+    """A matmul may run in TF32 on a GPU (10-bit mantissa: half a pixel on a 1000-pixel frame); the
+    grid must not depend on that setting, so no matmul-family op may compute it."""
+    from torch.overrides import TorchFunctionMode
+
+    from core.pose.gpu_crops import sampling_grid
+
+    class Ops(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.add(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    centers, scales = np.array([[1503.7, 811.2], [20.5, 1070.25]]), np.array([[310.0, 413.3], [96.0, 128.0]])
+    inverse = codec.crop_matrices(centers, scales, INPUT_SIZE, inverse=True)
+    frame_size = (1920, 1080)
+    with Ops() as ops:
+        grid = sampling_grid(torch.as_tensor(inverse, dtype=torch.float32), frame_size, INPUT_SIZE)
+    assert not ops.names & {"einsum", "matmul", "bmm", "mm", "__matmul__", "baddbmm", "addmm", "tensordot"}
+    w, h = INPUT_SIZE
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    for k in range(2):  # the same points in fp64, in grid units
+        a = inverse[k]
+        x = (a[0, 0] * xs + a[0, 1] * ys + a[0, 2]) * 2 / (frame_size[0] - 1) - 1
+        y = (a[1, 0] * xs + a[1, 1] * ys + a[1, 2]) * 2 / (frame_size[1] - 1) - 1
+        in_pixels = np.abs(grid[k].double().numpy() - np.stack([x, y], -1)) * (np.array(frame_size) - 1) / 2
+        assert in_pixels.max() <= 1e-3  # float32 rounding of a coordinate near 1920: ~1e-4 px

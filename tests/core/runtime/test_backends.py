@@ -29,8 +29,8 @@ from core.runtime import (
     unavailable_reason,
     weights_digest,
 )
-from core.runtime.folding import relative_error
-from tests.support.helpers import limit_torch_threads, randomize_batchnorm, require, require_tool
+from core.runtime.folding import randomize_batchnorm, relative_error
+from tests.support.helpers import limit_torch_threads, require, require_tool
 
 FP32_TOLERANCE = 1e-4
 LOW_PRECISION_TOLERANCE = 1e-2
@@ -198,3 +198,52 @@ def test_weights_digest_identifies_the_weights(model):
     with torch.no_grad():
         same.final_layer.bias[0] += 1e-3
     assert weights_digest(same) != weights_digest(model)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Warm-up and devices
+# ---------------------------------------------------------------------------------------------------
+
+
+def recording_torch_compile(monkeypatch) -> list[tuple[int, set]]:
+    """torch.compile replaced by a pass-through noting each call's batch size and dynamic dims."""
+    calls = []
+
+    def fake_compile(fn, **options):
+        def compiled(x):
+            calls.append((x.shape[0], set(getattr(x, "_dynamo_dynamic_indices", set()))))
+            return fn(x)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    return calls
+
+
+def test_compile_warms_up_batch_1_as_well_as_the_dynamic_batch(monkeypatch):
+    """Dynamo specialises sizes 0 and 1: without a batch-1 call at creation, the first frame with one
+    person would recompile mid-run."""
+    from core.runtime.compile import CompileBackend
+
+    calls = recording_torch_compile(monkeypatch)
+    CompileBackend(randomize_batchnorm(TinyPoseNet()).eval(), CPU, "fp32", (48, 64))
+    assert calls == [(2, {0}), (1, set())]
+
+
+def test_eager_and_compile_on_a_second_gpu_run_under_that_device(fake_cuda, monkeypatch):
+    from core.runtime.compile import CompileBackend
+
+    recording_torch_compile(monkeypatch)
+    model = randomize_batchnorm(TinyPoseNet()).eval()
+    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(0))
+    reference = create_backend(model, "eager-plain", "cpu")(x)
+    for backend in (
+        create_backend(model, "eager", "cuda:1", "fp16", input_size=(48, 64)),
+        create_backend(model, "eager-plain", "cuda:1"),
+        CompileBackend(model, torch.device("cuda:1"), "fp16", (48, 64)),
+    ):
+        fake_cuda.entered.clear()
+        heatmaps = backend(x)
+        assert backend.device == torch.device("cuda:1") and fake_cuda.entered == [1], backend
+        assert relative_error(heatmaps, reference) <= LOW_PRECISION_TOLERANCE
+    assert fake_cuda.current == 0, "the current device is restored after each call"

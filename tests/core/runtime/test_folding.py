@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from core.model.hrnet import build_model
-from core.runtime.folding import fold_batchnorm
-from tests.support.helpers import randomize_batchnorm
+from core.runtime.folding import fold_batchnorm, randomize_batchnorm
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
