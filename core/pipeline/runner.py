@@ -191,7 +191,8 @@ def run_job_group(
     opened = []
     for job in jobs:
         try:
-            opened.append((job, open_source(job.spec, queue_size=config.queue_size)))
+            buffer = None if is_live_spec(job.spec) else config.queue_size  # live: the newest frame only
+            opened.append((job, open_source(job.spec, queue_size=buffer)))
         except UserError as error:
             entries[job]["error"] = str(error)
     if not opened:
@@ -275,7 +276,7 @@ def _expected(source, options: RunOptions) -> int | None:
 def _numbers(stats, wall: float) -> dict:
     return {
         "frames": stats.frames,
-        "fps": round(stats.frames / wall, 3) if wall > 0 else None,
+        "fps": round(stats.mean_fps, 3),  # core.pipeline.stats: the rate the overlay and JSONL show
         "people": round(stats.people, 3),
         "tracks": stats.tracks,
         "dropped": stats.dropped,
