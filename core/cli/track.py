@@ -36,6 +36,8 @@ from core.pipeline.jobs import (
     parse_shard,
 )
 from core.pipeline.runner import RunOptions, run_jobs
+from core.video import check_video_file
+from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
 
 EPILOG = """\
 outputs per input (named after it): STEM.mp4, STEM.jsonl, STEM.csv, STEM.coco.json, STEM.mot.txt,
@@ -81,6 +83,13 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
     runtime = add_runtime_arguments(parser)
     runtime.add_argument("--flip", action="store_true", help="flip test (average with the mirrored image)")
     runtime.add_argument("--batch-size", type=int, default=32, help="person crops per model call")
+    io.add_argument(
+        "--kpt-threshold",
+        type=float,
+        default=DEFAULT_KPT_THRESHOLD,
+        metavar="SCORE",
+        help=f"draw joints scored at least this (0-1, default {DEFAULT_KPT_THRESHOLD:g}); data keeps all",
+    )
 
     add_detection_arguments(parser)
 
@@ -122,6 +131,8 @@ def main(argv: list[str], command: str = "track") -> int:
         if torch.cuda.is_available():
             device = f"cuda:{distributed[2] % torch.cuda.device_count()}"
     jobs = list_inputs(args.source)
+    for job in jobs:  # a text file is not a video, whatever FFmpeg's tty demuxer makes of it
+        check_video_file(job.spec)
     check_out_dir(args.out)
     tracker = tracker_config_from_args(args)
 
@@ -140,6 +151,7 @@ def main(argv: list[str], command: str = "track") -> int:
         detector=args.detector,
         interval=args.interval,
         tracker=tracker,
+        kpt_threshold=args.kpt_threshold,
     )
     models = build_models(config)
     estimator = models.estimator

@@ -187,9 +187,13 @@ def looks_like_text(head: bytes) -> bool:
     return controls <= len(text) // 100
 
 
-def check_video_file(path: Path) -> None:
+def check_video_file(path: Path | str) -> None:
     """Refuse what is not a video before FFmpeg gets to guess: its tty demuxer would happily show a
-    text file (a MOTChallenge gt.txt) as frames of ANSI art. Judged by content, not by extension."""
+    text file (a MOTChallenge gt.txt) as frames of ANSI art. Judged by content, not by extension.
+    Anything that is not a regular file (a folder, a camera index, a URL) is left to its opener."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return
     try:
         with open(path, "rb") as file:
             head = file.read(4096)
