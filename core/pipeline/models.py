@@ -181,16 +181,18 @@ def annotate(
     from core.video import drawing
 
     annotated = image.copy()
-    drawing.draw_tracks(annotated, tracks, threshold, draw_labels=hud)
+    drawing.draw_tracks(annotated, tracks, threshold, draw_labels=False)
     if hud:
-        burn_hud(annotated, fps, trained)
+        burn_hud(annotated, tracks, fps, trained)
     return annotated
 
 
-def burn_hud(image: np.ndarray, fps: float | None, trained: bool) -> np.ndarray:
-    """The FPS panel and, for untrained weights, the banner, drawn into `image` in place."""
+def burn_hud(image: np.ndarray, tracks: list, fps: float | None, trained: bool) -> np.ndarray:
+    """ID tags, the FPS panel and, for untrained weights, the banner, drawn into `image` in place
+    (annotated files; the app paints the same over its view, at screen size)."""
     from core.video import drawing
 
+    drawing.draw_track_labels(image, tracks)
     banner = None if trained else UNTRAINED_BANNER
     if fps is not None or banner:
         drawing.draw_fps(image, fps, banner=banner)
