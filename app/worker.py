@@ -463,7 +463,7 @@ def expand_specs(specs: list[str], errors: list[str]) -> list[str]:
 
 def track_tags(tracks: list) -> list[Tag]:
     """ID tags at the tracks' top-left corners, in the colours the skeletons and boxes are drawn in."""
-    from core.video.drawing import id_color
+    from core.video import id_color
 
     tags = []
     for track in tracks:

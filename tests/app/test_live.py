@@ -36,9 +36,9 @@ def test_panel_and_overlay_show_one_fps_that_falls_to_zero_when_frames_stop(make
     view = only_view(window)
     assert view._fps is not None and f"{view._fps:.1f}" == window.stats_panel.fps.text()
     assert wait_until(lambda: "end of file" in window.status_text())
-    settle(2.5)  # nothing arrives any more: the FPS reads 0, it does not freeze at its last value
-    window.refresh_stats()
-    assert window.stats_panel.fps.text() == "0.0" and view._fps == 0.0
+    # Nothing arrives any more: the FPS reads 0 (after 5 usual intervals, at least 2 s), not frozen.
+    assert wait_until(lambda: window.stats_panel.fps.text() == "0.0", 30)
+    assert view._fps == 0.0
     assert window.stats_panel.sources() == [f"{street} (finished)"]  # marked, not a dead entry
 
 
@@ -63,14 +63,12 @@ def test_statistics_follow_the_running_sources(make_window, checkpoint, street, 
 def test_capture_to_screen_latency_is_measured_per_painted_frame(make_window, checkpoint, long_video):
     window = make_window(checkpoint)
     window.open_sources([str(long_video)])
-    assert wait_until(lambda: window.views and len(only_view(window).latency) >= 5)
+    assert wait_until(lambda: window.views and len(only_view(window).latency) >= 5, 60)
     window.refresh_stats()
     panel = window.stats_panel
-    row = panel.ROWS.index(panel.SCREEN)
-    on_screen = float(panel.table.item(row, 0).text())
-    assert 0 < on_screen < 10_000
-    # capture → screen covers the pipeline's capture → written ("total") and a little more
-    assert on_screen >= 0.5 * float(panel.table.item(panel.ROWS.index("total"), 0).text())
+    on_screen = panel.table.item(panel.ROWS.index(panel.SCREEN), 0).text()
+    assert on_screen != "–" and 0 < float(on_screen) < 60_000
+    assert only_view(window).latency.p50 * 1000 == pytest.approx(float(on_screen), abs=0.06)
 
 
 def hud_height(view: VideoView) -> int:
