@@ -1,12 +1,70 @@
-"""The stage queues: a live source's newest frame replaces its waiting one; files keep every frame."""
+"""The stage threads' batching rule, checked item by item (the threads themselves: test_pipeline.py),
+and the live rule: a live source's newest frame replaces its waiting one."""
 
 from types import SimpleNamespace
 
-from core.pipeline.stages import Item, StageQueue
+import numpy as np
+
+from core.pipeline.models import PipelineConfig
+from core.pipeline.stages import Item, Slot, StageQueue, StageThreads
+from core.video.sources import Frame
+
+IMAGE = np.zeros((8, 8, 3), np.uint8)
 
 
+def waiting(work: StageThreads, *items: Item) -> None:
+    for item in items:
+        work.queues[1].put(item)
+
+
+def frame(slot: Slot, index: int, detected: bool = True) -> Item:
+    """A frame after the detect stage: with detections, or (interval) to follow the previous poses."""
+    return Item(slot, Frame(index, index / 25, IMAGE, slot.key), detections=[] if detected else None)
+
+
+def keys(batch: list[Item]) -> list[str]:
+    return [f"{item.slot.key}{'end' if item.frame is None else item.frame.index}" for item in batch]
+
+
+def test_the_pose_stage_takes_every_waiting_frame_of_every_source_into_one_batch():
+    work = StageThreads(PipelineConfig(max_batch_frames=8, queue_size=16), None, None, None)
+    a, b = Slot("a", None, []), Slot("b", None, [])
+    waiting(work, frame(a, 0), frame(b, 0), frame(a, 1), frame(b, 1))
+    assert keys(work.next_batch()) == ["a0", "b0", "a1", "b1"]
+
+
+def test_a_frame_that_follows_poses_waits_for_its_predecessor_of_the_same_source():
+    work = StageThreads(PipelineConfig(max_batch_frames=8, queue_size=16), None, None, None)
+    a, b = Slot("a", None, []), Slot("b", None, [])
+    waiting(work, frame(a, 0), frame(b, 0), frame(a, 1, detected=False), frame(b, 1))
+    assert keys(work.next_batch()) == ["a0", "b0"]  # a1 needs a0's poses
+    assert keys(work.next_batch()) == ["a1", "b1"]  # an interval frame may lead a batch
+
+
+def test_batches_stop_at_the_frame_limit_and_at_an_end_marker():
+    work = StageThreads(PipelineConfig(max_batch_frames=2, queue_size=16), None, None, None)
+    a = Slot("a", None, [])
+    waiting(work, frame(a, 0), frame(a, 1), frame(a, 2), Item(a), frame(a, 3))
+    assert keys(work.next_batch()) == ["a0", "a1"]
+    assert keys(work.next_batch()) == ["a2"]
+    assert keys(work.next_batch()) == ["aend"]  # the end marker travels alone, after its frames
+    assert keys(work.next_batch()) == ["a3"]
+    work.stop.set()
+    assert work.next_batch() is None  # a stopped pipeline's pose stage returns
+
+
+# ----------------------------------------------------------------- live sources: newest frame wins
 def slot(live: bool) -> SimpleNamespace:
     return SimpleNamespace(live=live, dropped=0)
+
+
+def test_a_live_source_never_has_two_frames_in_one_batch():
+    work = StageThreads(PipelineConfig(max_batch_frames=8, queue_size=16), None, None, None)
+    camera, video = Slot("c", SimpleNamespace(is_live=True), []), Slot("v", None, [])
+    for item in (frame(camera, 0), frame(video, 0), frame(video, 1)):
+        work.queues[1].put(item)
+    work.put(work.queues[1], frame(camera, 1))  # replaces c0, which is still waiting
+    assert keys(work.next_batch()) == ["v0", "v1", "c1"] and camera.dropped == 1
 
 
 def test_a_live_frame_replaces_the_waiting_one_of_its_source_and_counts_it_dropped():
