@@ -36,14 +36,44 @@ def build_parser(command: str = "gui") -> argparse.ArgumentParser:
     return parser
 
 
-def require_display() -> None:
-    """Fail with one line where Qt would abort the process: Linux with no screen and no platform chosen."""
-    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+# What Qt 6's xcb platform plugin loads besides libxcb itself: (library, Debian/Ubuntu package).
+XCB_LIBRARIES = (
+    ("xcb-cursor", "libxcb-cursor0"),
+    ("xkbcommon-x11", "libxkbcommon-x11-0"),
+    ("xcb-icccm", "libxcb-icccm4"),
+    ("xcb-keysyms", "libxcb-keysyms1"),
+    ("xcb-image", "libxcb-image0"),
+    ("xcb-render-util", "libxcb-render-util0"),
+    ("xcb-shape", "libxcb-shape0"),
+    ("xcb-randr", "libxcb-randr0"),
+    ("xcb-xkb", "libxcb-xkb1"),
+)
+
+
+def missing_xcb_packages(find_library=None) -> list[str]:
+    """Debian packages of the X11 libraries Qt's xcb plugin needs and this machine lacks."""
+    if find_library is None:
+        from ctypes.util import find_library
+    return [package for library, package in XCB_LIBRARIES if find_library(library) is None]
+
+
+def require_display(find_library=None) -> None:
+    """Fail with one line where Qt would abort the process with many: Linux with no screen and no
+    platform chosen, or an X11 screen without the libraries Qt's xcb plugin loads."""
+    if sys.platform != "linux":
         return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not platform and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError(
             "no display for the desktop app (DISPLAY is not set): use `run.py track` for headless work, "
             "or run it under xvfb-run or with QT_QPA_PLATFORM=offscreen"
+        )
+    uses_xcb = platform.startswith("xcb") or (not platform and not os.environ.get("WAYLAND_DISPLAY"))
+    missing = missing_xcb_packages(find_library) if uses_xcb else []
+    if missing:
+        raise UserError(
+            f"Qt cannot use the X11 display without {', '.join(missing)}: "
+            f"sudo apt-get install {' '.join(missing)}"
         )
 
 
@@ -61,15 +91,25 @@ def main(argv: list[str], command: str = "gui") -> int:
     for line in notes:
         print(line, file=sys.stderr)
 
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication
-
-    from app.window import MainWindow, WindowOptions
+    from PyQt6.QtCore import Qt, QTimer
+    from PyQt6.QtWidgets import QApplication, QLabel
 
     app = QApplication.instance() or QApplication(sys.argv[:1])  # our options are parsed already
     app.setApplicationName("Attention-HRNet Pose Tracker")
+    # Something on screen at once: importing torch and building the window take seconds.
+    splash = QLabel("Attention-HRNet Pose Tracker\n\nloading…")
+    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    splash.setWindowFlag(Qt.WindowType.SplashScreen)
+    splash.setStyleSheet("font-size: 16px; padding: 30px; background: #202024; color: #f0f0f0;")
+    splash.resize(420, 160)
+    splash.show()
+    app.processEvents()
+
+    from app.window import MainWindow, WindowOptions
+
     window = MainWindow(WindowOptions.from_args(args))
     window.show()
+    splash.close()
     if args.source:
         window.open_sources(args.source)
     # Ctrl-C in the terminal closes the window the normal way (recordings are finalised). Python

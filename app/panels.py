@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -249,10 +250,36 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-class StatsPanel(QGroupBox):
-    """FPS, people, tracks and dropped frames of one source, and its per-stage latency p50/p95."""
+class DisplayPanel(QGroupBox):
+    """How results are drawn: the keypoint score below which a joint (and its limbs) is hidden."""
 
-    ROWS = (*STAGES, "total")
+    changed = pyqtSignal(str, object)  # PipelineConfig field, new value
+
+    def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
+        super().__init__("Display", parent)
+        self.kpt_threshold = QDoubleSpinBox()
+        self.kpt_threshold.setRange(0.0, 1.0)
+        self.kpt_threshold.setSingleStep(0.05)
+        self.kpt_threshold.setDecimals(2)
+        self.kpt_threshold.setToolTip(
+            "Joints whose confidence is below this are not drawn; lower it to see uncertain joints"
+        )
+        self.kpt_threshold.valueChanged.connect(lambda value: self.changed.emit("kpt_threshold", value))
+        form = QFormLayout(self)
+        form.addRow("Joints above", self.kpt_threshold)
+        self.show_config(config)
+
+    def show_config(self, config: PipelineConfig) -> None:
+        with QSignalBlocker(self.kpt_threshold):
+            self.kpt_threshold.setValue(config.kpt_threshold)
+
+
+class StatsPanel(QGroupBox):
+    """FPS, people, tracks and dropped frames of one source, its per-stage latency p50/p95 and the
+    capture-to-screen latency of its frames ("on screen": capture timestamp → paint)."""
+
+    SCREEN = "on screen"
+    ROWS = (*STAGES, "total", SCREEN)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Statistics", parent)
@@ -302,31 +329,45 @@ class StatsPanel(QGroupBox):
         layout.addWidget(QLabel("Latency per stage"))
         layout.addWidget(self.table)
 
-    def show_stats(self, stats: dict) -> None:
-        """Refresh from {source key: SourceStats}; keeps the chosen source if it is still there."""
+    def show_stats(self, stats: dict, finished: set[str] = frozenset(), screen: dict | None = None) -> None:
+        """Refresh from {source key: SourceStats} of the sources shown now (the others leave);
+        `finished` ones are marked so; `screen` maps keys to their capture→paint LatencyWindow."""
         keys = list(stats)
-        current = self.source.currentText()
-        if keys != [self.source.itemText(i) for i in range(self.source.count())]:
+        labels = [f"{key} (finished)" if key in finished else key for key in keys]
+        current = self.source.currentData()
+        if labels != [self.source.itemText(i) for i in range(self.source.count())]:
             self.source.blockSignals(True)
             self.source.clear()
-            self.source.addItems(keys)
+            for key, label in zip(keys, labels, strict=True):
+                self.source.addItem(label, key)
             if current in keys:
-                self.source.setCurrentText(current)
+                self.source.setCurrentIndex(keys.index(current))
             self.source.blockSignals(False)
-        self.source.setVisible(len(keys) > 1)
-        snapshot = stats.get(self.source.currentText())
+        self.source.setVisible(len(keys) > 1 or bool(finished))
+        key = self.source.currentData()
+        snapshot = stats.get(key)
         if snapshot is None:
             self.clear()
             return
+        latency = (screen or {}).get(key)
         self.fps.setText(f"{snapshot.fps:.1f}")
         self.values["people"].setText(f"{snapshot.people_last} / {snapshot.people:.1f}")
         self.values["tracks"].setText(str(snapshot.tracks))
         self.values["frames"].setText(str(snapshot.frames))
         self.values["dropped"].setText(str(snapshot.dropped))
         for row, name in enumerate(self.ROWS):
-            stage = snapshot.stages.get(name)
-            self.table.item(row, 0).setText(_ms(stage.p50_ms if stage else None))
-            self.table.item(row, 1).setText(_ms(stage.p95_ms if stage else None))
+            if name == self.SCREEN:
+                p50, p95 = (None, None) if latency is None else (latency.p50, latency.p95)
+                p50, p95 = (None if v is None else v * 1000 for v in (p50, p95))
+            else:
+                stage = snapshot.stages.get(name)
+                p50, p95 = (stage.p50_ms, stage.p95_ms) if stage else (None, None)
+            self.table.item(row, 0).setText(_ms(p50))
+            self.table.item(row, 1).setText(_ms(p95))
+
+    def sources(self) -> list[str]:
+        """The entries of the source chooser, as shown."""
+        return [self.source.itemText(i) for i in range(self.source.count())]
 
     def clear(self) -> None:
         self.fps.setText("–")

@@ -4,6 +4,12 @@ Frames arrive on the pipeline's sink thread, while start/stop come from the work
 lock guards the open sinks. Each source's files open at its first recorded frame (that is when its
 frame size is known) and are finalised atomically by core.video.sinks on stop — or aborted on failure,
 so a recording is either complete or absent.
+
+The video is stamped by wall time: it plays at a fixed rate (the source's, or DEFAULT_FPS) and each
+frame is written as often as the wall time since the previous one fills (or not at all when frames
+come faster), so 6 s recorded play 6 s, however fast the pipeline ran. The JSONL keeps every frame
+with its own time. Recorded frames have the HUD burned in (ID tags, FPS, the untrained banner),
+since a file has no screen to paint it on.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import contextlib
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from core.pipeline import burn_hud
 
 FORMATS = ("video", "jsonl")
 DEFAULT_FPS = 25.0  # for sources that report no frame rate (some webcams and streams)
@@ -31,11 +40,13 @@ def file_stem(name: str) -> str:
 class Recorder:
     """One recording session into `folder`; `write` is called for every frame of every source."""
 
-    def __init__(self, folder: Path, weights: str) -> None:
+    def __init__(self, folder: Path, weights: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.folder = folder
         self.weights = weights  # "trained" | "untrained", written into the JSONL header
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self._clock = clock
         self._sinks: dict[str, list] = {}
+        self._clips: dict[str, _Clip] = {}  # the video of each source, stamped by wall time
         self._finished: set[str] = set()  # sources whose files are closed (they left or ended)
         self._paths: list[Path] = []
         self._lock = threading.Lock()
@@ -50,8 +61,13 @@ class Recorder:
                 sinks = self._sinks.get(key)
                 if sinks is None:
                     sinks = self._sinks[key] = self._open(key, image, fps)
-                for sink in sinks:
-                    sink.write(frame, tracks, image)
+                video, data = sinks
+                data.write(frame, tracks, image)
+                repeats = self._clips[key].repeats(self._clock())
+                if repeats:
+                    shown = burn_hud(image.copy(), tracks, frame.fps, self.weights == "trained")
+                    for _ in range(repeats):
+                        video.write(frame, tracks, shown)
             except Exception:
                 self.failed = True
                 self._abort_all()
@@ -93,10 +109,17 @@ class Recorder:
 
         stem = f"{file_stem(key)}-{self.stamp}"
         size = (int(image.shape[1]), int(image.shape[0]))
-        header = {"source": key, "weights": self.weights}
-        sinks = open_sinks(self.folder, stem, set(FORMATS), float(fps or DEFAULT_FPS), size, header=header)
+        rate = float(fps or DEFAULT_FPS)
+        header = {"source": key, "weights": self.weights, "video_fps": rate, "video_timing": "wall clock"}
+        (video,) = open_sinks(self.folder, stem, {"video"}, rate, size)
+        try:
+            (data,) = open_sinks(self.folder, stem, {"jsonl"}, rate, size, header=header)
+        except BaseException:
+            video.abort()
+            raise
+        self._clips[key] = _Clip(rate, self._clock())
         self._paths += output_paths(self.folder, stem, set(FORMATS)).values()
-        return sinks
+        return [video, data]
 
     def _abort_all(self) -> None:
         for group in self._sinks.values():
@@ -105,3 +128,17 @@ class Recorder:
                     sink.abort()
         self._sinks.clear()
         self._paths.clear()
+
+
+class _Clip:
+    """How many times to write each arriving frame so the video's length follows the wall clock."""
+
+    def __init__(self, rate: float, start: float) -> None:
+        self.rate, self.start, self.written = rate, start, 0
+
+    def repeats(self, now: float) -> int:
+        """Frames to write now: up to the frame due at `now` (the first frame is always written)."""
+        due = int((now - self.start) * self.rate) + 1
+        count = max(0, due - self.written)
+        self.written += count
+        return count

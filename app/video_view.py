@@ -1,16 +1,42 @@
-"""A widget that paints the newest frame of one source, scaled to fit with its aspect ratio kept.
+"""A widget that paints the newest frame of one source, scaled to fit with its aspect ratio kept, and
+the HUD over it at screen resolution.
 
 Frames arrive faster than a screen refreshes, so the view only keeps the latest QImage and asks Qt
 for one repaint; Qt coalesces pending repaints, so a burst of frames costs one paint, never a queue.
 The widget paints every pixel itself (opaque paint event) — no background erase, hence no flicker.
+
+The HUD (FPS, track ID tags, the source caption, a state badge) is painted here in screen pixels
+after the frame is scaled, so its text has the same size in a 2×2 grid as in full screen; only
+skeletons and boxes are part of the (scaled) picture. Each paint also closes the frame's
+capture-to-display latency (capture timestamp → this paint).
 """
 
-from PyQt6.QtCore import QRect, QRectF, QSize, Qt
-from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PyQt6.QtCore import QPointF, QRect, QRectF, QSize, Qt
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent
 from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+from core.pipeline import LatencyWindow
 
 BACKGROUND = QColor(18, 18, 20)
 CAPTION = QColor(235, 235, 235)
+HUD_PIXELS = 14  # text height of the HUD in screen pixels, whatever the view's size
+BADGE_PIXELS = 18
+LOST_TINT = QColor(40, 40, 44, 170)  # over the last frame of a stream that is gone
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A track's ID tag: its box's top-left corner in frame pixels, text and colour (BGR, as drawn)."""
+
+    x: float
+    y: float
+    text: str
+    color: tuple[int, int, int]
 
 
 class VideoView(QWidget):
@@ -21,8 +47,14 @@ class VideoView(QWidget):
         self._image: QImage | None = None
         self._title = title
         self._badge = ""  # e.g. "PAUSED", drawn top-right
+        self._stale = False  # the frame shown is the last of a stream that is gone: greyed
+        self._tags: list[Tag] = []
+        self._fps: float | None = None
+        self._captured: float | None = None  # capture time of the frame not painted yet
+        self.latency = LatencyWindow(120)  # capture → paint, seconds
         self._message = "No video — open a webcam, stream or file above"
         self.frames_shown = 0  # images handed to the view (tests and the stats panel read it)
+        self.frames_painted = 0
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 90)
@@ -43,20 +75,42 @@ class VideoView(QWidget):
     def badge(self) -> str:
         return self._badge
 
-    def set_badge(self, text: str) -> None:
-        self._badge = text
+    def set_badge(self, text: str, stale: bool = False) -> None:
+        """A state shown top-right ("PAUSED", "STREAM LOST …"); `stale` greys the frame under it."""
+        self._badge, self._stale = text, stale
         self.update()
 
-    def set_image(self, image: QImage) -> None:
-        """Keep a reference to the newest frame (the QImage must own its pixels) and schedule a paint."""
+    def stale(self) -> bool:
+        return self._stale
+
+    def message(self) -> str:
+        return self._message
+
+    def set_fps(self, fps: float | None) -> None:
+        """The FPS the statistics panel shows (core.pipeline.stats), painted top-left of the frame."""
+        self._fps = fps
+        self.update()
+
+    def set_image(self, image: QImage, captured: float | None = None, tags: list[Tag] | None = None) -> None:
+        """Keep a reference to the newest frame (the QImage must own its pixels) and schedule a paint.
+
+        `captured` (time.monotonic() at capture) makes the next paint record the frame's latency."""
         self._image = image
+        self._captured = captured
+        self._tags = list(tags or [])
         self.frames_shown += 1
         self.update()
 
     def clear(self, message: str = "") -> None:
         self._image = None
+        self._tags = []
         if message:
             self._message = message
+        self.update()
+
+    def set_message(self, message: str) -> None:
+        """What an empty view says ("connecting to …", "loading model …")."""
+        self._message = message
         self.update()
 
     def image_rect(self) -> QRect:
@@ -76,20 +130,75 @@ class VideoView(QWidget):
             downscaling = target.width() < self._image.width()
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, downscaling)
             painter.drawImage(QRectF(target), self._image)
+            if self._stale:
+                painter.fillRect(target, LOST_TINT)
+            else:
+                self._paint_tags(painter, target)
+            self._paint_fps(painter, target)
         else:
-            painter.setPen(QColor(150, 150, 155))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
+            painter.setPen(QColor(170, 170, 175))
+            painter.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message
+            )
         if self._title:
             self._paint_caption(painter)
         if self._badge:
             self._paint_badge(painter)
         painter.end()
+        self.frames_painted += 1
+        if self._captured is not None:
+            self.latency.add(time.monotonic() - self._captured)
+            self._captured = None
+
+    def _hud_font(self, pixels: int = HUD_PIXELS, bold: bool = False) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(pixels)  # pixels, not points: the same size at any view size and DPI setting
+        font.setBold(bold)
+        return font
+
+    def _paint_tags(self, painter: QPainter, target: QRect) -> None:
+        if not self._tags:
+            return
+        scale = target.width() / max(1, self._image.width())
+        painter.setFont(self._hud_font(bold=True))
+        metrics = painter.fontMetrics()
+        for tag in self._tags:
+            blue, green, red = tag.color
+            width, height = metrics.horizontalAdvance(tag.text) + 8, metrics.height() + 2
+            corner = QPointF(target.x() + tag.x * scale, target.y() + tag.y * scale)
+            x = min(max(corner.x(), target.left()), target.right() - width)
+            y = min(max(corner.y() - height, target.top()), target.bottom() - height)
+            box = QRectF(x, y, width, height)
+            painter.fillRect(box, QColor(red, green, blue))
+            luminance = 0.114 * blue + 0.587 * green + 0.299 * red
+            painter.setPen(QColor(0, 0, 0) if luminance > 140 else QColor(255, 255, 255))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, tag.text)
+
+    def hud_fps_rect(self) -> QRect:
+        """Where the FPS text is painted (empty when there is none): the HUD's size, for tests."""
+        if self._fps is None or self._image is None:
+            return QRect()
+        metrics = QFontMetrics(self._hud_font(bold=True))
+        text = self._fps_text()
+        target = self.image_rect()
+        top = target.y() + (metrics.height() + 10 if self._title else 4)
+        return QRect(target.x() + 4, top, metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
+
+    def _fps_text(self) -> str:
+        return f"FPS {self._fps:.1f}"
+
+    def _paint_fps(self, painter: QPainter, target: QRect) -> None:
+        box = self.hud_fps_rect()
+        if box.isNull():
+            return
+        painter.setFont(self._hud_font(bold=True))
+        painter.fillRect(box, QColor(0, 0, 0, 160))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._fps_text())
 
     def _paint_caption(self, painter: QPainter) -> None:
         """Source name in the top-left corner on a translucent strip, readable on any frame."""
-        font = QFont(self.font())
-        font.setPointSize(max(8, font.pointSize()))
-        painter.setFont(font)
+        painter.setFont(self._hud_font())
         metrics = painter.fontMetrics()
         text = metrics.elidedText(self._title, Qt.TextElideMode.ElideMiddle, max(40, self.width() - 16))
         box = QRect(0, 0, metrics.horizontalAdvance(text) + 12, metrics.height() + 6)
@@ -98,13 +207,11 @@ class VideoView(QWidget):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_badge(self, painter: QPainter) -> None:
-        font = QFont(self.font())
-        font.setBold(True)
-        font.setPointSize(font.pointSize() + 4)
-        painter.setFont(font)
+        painter.setFont(self._hud_font(BADGE_PIXELS, bold=True))
         metrics = painter.fontMetrics()
-        width, height = metrics.horizontalAdvance(self._badge) + 20, metrics.height() + 10
-        box = QRect(self.width() - width - 8, 8, width, height)
-        painter.fillRect(box, QColor(0, 0, 0, 170))
+        text = metrics.elidedText(self._badge, Qt.TextElideMode.ElideRight, max(60, self.width() - 36))
+        width, height = metrics.horizontalAdvance(text) + 20, metrics.height() + 10
+        box = QRect(self.width() - width - 8, 8 + (metrics.height() if self._title else 0), width, height)
+        painter.fillRect(box, QColor(0, 0, 0, 190))
         painter.setPen(QColor(255, 200, 60))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._badge)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

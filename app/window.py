@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.panels import ModelPanel, StatsPanel
+from app.panels import DisplayPanel, ModelPanel, StatsPanel
 from app.recorder import file_stem
 from app.video_view import VideoView
 from app.worker import ModelsInfo, PipelineWorker
@@ -41,11 +41,17 @@ from core.redact import redact_text, redact_url
 APP_TITLE = "Attention-HRNet Pose Tracker"
 STATS_INTERVAL_MS = 500
 UNTRAINED_TEXT = (
-    "⚠  Untrained weights: poses are meaningless. Load a trained checkpoint (Model ▸ Checkpoint ▸ Load…)."
+    "⚠  Untrained weights: poses are meaningless. Load a trained checkpoint with Checkpoint ▸ Load… "
+    "in the Model panel on the right."
 )
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mkv *.mov *.webm *.m4v *.jpg *.jpeg *.png);;All files (*)"
 ERROR_HOLD_S = 5.0  # an error stays in the status bar at least this long
-ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
+# White on a dark red: contrast 6.6:1 (WCAG AA asks 4.5:1), on any window background.
+ERROR_COLORS = ("#ffffff", "#a4161a")
+ERROR_STYLE = f"color: {ERROR_COLORS[0]}; background: {ERROR_COLORS[1]}; font-weight: bold; padding: 1px 6px;"
+STATE_STYLE = "color: #000000; background: #ffc83d; font-weight: bold; padding: 1px 6px;"  # 13:1
+LOADING_TEXT = "Loading the model…"
+IDLE_TEXT = "No video — open a webcam, stream or file above"
 
 
 @dataclass
@@ -105,7 +111,7 @@ class MainWindow(QMainWindow):
         self.source_box.setEditable(True)
         self.source_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.source_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.source_box.setMinimumContentsLength(36)
+        self.source_box.setMinimumContentsLength(16)  # the whole toolbar fits a 1000 px wide window
         self.source_box.lineEdit().setPlaceholderText(
             "webcam index (0), rtsp:// or http(s):// URL, or a video file"
         )
@@ -177,16 +183,20 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.grid_host, 1)
         self.setCentralWidget(central)
         self._placeholder = VideoView()
+        self._placeholder.set_message(LOADING_TEXT)
         self.grid.addWidget(self._placeholder, 0, 0)
         self.banner.setVisible(self.options.config.checkpoint is None)
 
     def _build_side_panel(self, config: PipelineConfig) -> None:
         self.model_panel = ModelPanel(config)
         self.model_panel.changed.connect(self._model_changed)
+        self.display_panel = DisplayPanel(config)
+        self.display_panel.changed.connect(self._model_changed)
         self.stats_panel = StatsPanel()
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.addWidget(self.model_panel)
+        layout.addWidget(self.display_panel)
         layout.addWidget(self.stats_panel)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -206,14 +216,14 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.status_label = QLabel()
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.busy_label = QLabel()
+        self.busy_label = QLabel(LOADING_TEXT)
         self.record_label = QLabel()
         self.record_label.setStyleSheet(ERROR_STYLE)
         status = self.statusBar()
         status.addWidget(self.status_label, 1)
         status.addPermanentWidget(self.busy_label)
         status.addPermanentWidget(self.record_label)
-        self.show_message("Open a webcam, stream or file to start.")
+        self.show_message("Loading the model… you can open a webcam, stream or file meanwhile.")
 
     def _connect_worker(self) -> None:
         worker = self.worker
@@ -221,11 +231,12 @@ class MainWindow(QMainWindow):
         worker.sources_changed.connect(self._sources_changed)
         worker.source_ended.connect(self._source_ended)
         worker.config_changed.connect(self._config_changed)
-        worker.busy.connect(self.busy_label.setText)
+        worker.busy.connect(self._busy)
+        worker.source_state.connect(self._source_state)
         worker.error.connect(self.show_error)
         worker.info.connect(self.show_message)
         worker.recording_changed.connect(self._recording_changed)
-        worker.stopped.connect(lambda: self._set_running(False))
+        worker.stopped.connect(self._stopped)
 
     # ----------------------------------------------------------------------------------- actions
     def source_text(self) -> str:
@@ -248,7 +259,11 @@ class MainWindow(QMainWindow):
                     self.source_box.removeItem(index)
                 self.source_box.insertItem(0, shown, spec)
             self.source_box.setCurrentIndex(0)
-        self.show_message(f"opening {', '.join(redact_text(s) for s in specs)}…")
+        names = ", ".join(redact_text(s) for s in specs)
+        self.show_message(f"connecting to {names}…")
+        if not self.views:
+            self._placeholder.set_message(f"Connecting to {names}…")
+        self.stop_action.setEnabled(True)  # Stop cancels a pending connect
         self.worker.open_sources(specs, add=add)
 
     def open_typed(self) -> None:
@@ -309,16 +324,23 @@ class MainWindow(QMainWindow):
             self.show_message(f"recordings and snapshots go to {folder}")
 
     def refresh_stats(self) -> None:
-        self.stats_panel.show_stats(self.worker.stats())
+        """One snapshot per source feeds the panel and each view's FPS: they always agree."""
+        stats = self.worker.stats()
+        finished = self.worker.finished()
+        screen = {key: view.latency for key, view in self.views.items()}
+        self.stats_panel.show_stats(stats, finished, screen)
+        for key, view in self.views.items():
+            snapshot = stats.get(key)
+            view.set_fps(snapshot.fps if snapshot is not None else None)
 
     # ------------------------------------------------------------------------------ worker signals
     def _show_frame(self, key: str) -> None:
         view = self.views.get(key)
         if view is None:  # the frame beat the sources_changed signal: it waits in the mailbox
             return
-        item = self.worker.take_frame(key)
-        if item is not None:
-            view.set_image(item[0])
+        shown = self.worker.take_frame(key)
+        if shown is not None:
+            view.set_image(shown.image, shown.captured, shown.tags)
 
     def _sources_changed(self, keys: list[str]) -> None:
         for view in self.views.values():
@@ -330,6 +352,8 @@ class MainWindow(QMainWindow):
                 self.views[key] = VideoView(key)
                 self.views[key].set_badge("PAUSED" if self.worker.paused else "")
         self._placeholder.setVisible(not keys)
+        if not keys:
+            self._placeholder.set_message(IDLE_TEXT)
         columns = max(1, math.ceil(math.sqrt(len(keys))))
         for index, key in enumerate(keys):
             self.grid.addWidget(self.views[key], index // columns, index % columns)
@@ -339,17 +363,52 @@ class MainWindow(QMainWindow):
         self._set_running(bool(keys))
         if keys:
             self.show_message(f"showing {names}")
+        self.refresh_stats()
 
     def _source_ended(self, key: str, reason: str) -> None:
+        view = self.views.get(key)
+        if view is not None:
+            view.set_badge("FAILED" if reason else "FINISHED", stale=bool(reason))
         if reason:
             self.show_error(f"{key}: {reason}")
         else:
             self.show_message(f"{key}: end of file")
+        self.refresh_stats()
+
+    def _source_state(self, key: str, phase: str, text: str) -> None:
+        """A stream's state on its view (badge; the last frame greyed while it is gone) and below."""
+        view = self.views.get(key)
+        if view is None or phase in ("ended", "failed"):  # _source_ended says those, once complete
+            return
+        if phase == "showing":
+            view.set_badge("PAUSED" if self.worker.paused else "")
+            self.show_message(f"showing {key}")
+            return
+        if phase == "reconnected":
+            view.set_badge("RECONNECTED")
+            self.show_state(f"{key}: reconnected")
+            return
+        view.set_badge(text.upper() if phase == "lost" else text[:1].upper() + text[1:], stale=True)
+        self.show_state(f"{key}: {text}")
+
+    def _busy(self, text: str) -> None:
+        self.busy_label.setText(text)
+        if not self.views and text:
+            self._placeholder.set_message(text[:1].upper() + text[1:])
+
+    def _stopped(self) -> None:
+        self._set_running(False)
+        self.show_message("stopped")
 
     def _config_changed(self, config: PipelineConfig, info: ModelsInfo) -> None:
         self.options.config = config
         self.model_panel.show_config(config, info)
+        self.display_panel.show_config(config)
         self.banner.setVisible(not info.trained)
+        if self._placeholder.message() == LOADING_TEXT:  # the model is in: ready for a source
+            self._placeholder.set_message(IDLE_TEXT)
+            if not self.views:
+                self.show_message("Open a webcam, stream or file to start.")
 
     def _recording_changed(self, recording: bool, text: str) -> None:
         self.record_action.setChecked(recording)
@@ -385,10 +444,18 @@ class MainWindow(QMainWindow):
         self.status_label.setStyleSheet("")
         self.status_label.setText(text)
 
+    def show_state(self, text: str) -> None:
+        """A source's trouble (lost, reconnecting): highlighted, yet not an error the user caused."""
+        self.show_message(text)
+        if time.monotonic() - self._error_time >= ERROR_HOLD_S:
+            self.status_label.setStyleSheet(STATE_STYLE)
+
     def show_error(self, text: str) -> None:
         """One line, never a traceback."""
         self.last_error = text
         self._error_time = time.monotonic()
+        if not self.views and self._placeholder.message().startswith("Connecting"):
+            self._placeholder.set_message(IDLE_TEXT)
         self.status_label.setStyleSheet(ERROR_STYLE)
         self.status_label.setText(f"error: {text}")
         self.status_label.setToolTip(text)

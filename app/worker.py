@@ -6,6 +6,9 @@ runs there, so the window never freezes. The pipeline calls `_on_result` on its 
 converts the annotated frame to a QImage that owns its pixels and puts it in a one-slot mailbox per
 source. A signal is emitted only when the mailbox was empty, so a busy GUI thread never collects a
 backlog of queued frames: it simply shows the newest one when it gets to it.
+
+The app's pipeline draws skeletons and boxes only (`hud=False`): the view paints FPS and ID tags at
+screen size. Each source's state (lost, reconnecting, reconnected, showing) comes back as a signal.
 """
 
 from __future__ import annotations
@@ -21,8 +24,16 @@ from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
 from app.recorder import Recorder
+from app.video_view import Tag
 from core.errors import UserError, one_line
-from core.pipeline import FrameResult, Pipeline, PipelineConfig, build_models, rebuild_models
+from core.pipeline import (
+    FrameResult,
+    Pipeline,
+    PipelineConfig,
+    build_models,
+    list_inputs,
+    rebuild_models,
+)
 from core.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -51,12 +62,23 @@ class ModelsInfo:
     backend: str = ""  # e.g. "eager · bf16 · cpu"
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the view needs of one result: the picture, its HUD and when it was captured."""
+
+    image: QImage
+    stats: object  # core.pipeline.SourceStats
+    tags: list[Tag]
+    captured: float
+
+
 class PipelineWorker(QObject):
     """Owns the Pipeline; call its public methods from the GUI thread, they return at once."""
 
     frame_ready = pyqtSignal(str)  # source key: a new image waits in the mailbox (take_frame)
     sources_changed = pyqtSignal(list)  # keys of the running sources, in display order
     source_ended = pyqtSignal(str, str)  # key, reason ("" at a normal end of file)
+    source_state = pyqtSignal(str, str, str)  # key, phase (core.video.SourceState), one-line text
     config_changed = pyqtSignal(object, object)  # the PipelineConfig in force, its ModelsInfo
     busy = pyqtSignal(str)  # "loading model…" etc.; "" when idle
     error = pyqtSignal(str)  # one line for the status bar
@@ -72,7 +94,8 @@ class PipelineWorker(QObject):
 
     def __init__(self, config: PipelineConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = replace(config, hud=False)  # the view paints the HUD at screen size
+        self._cancel = threading.Event()  # set by stop(): gives up a stream's pending connect
         self._pipeline: Pipeline | None = None
         self._models = None  # kept across Stop/Open so a model loads once
         self._sources: dict[str, object] = {}  # key -> FrameSource
@@ -105,6 +128,8 @@ class PipelineWorker(QObject):
         self._open_requested.emit([str(s) for s in specs], add)
 
     def stop(self) -> None:
+        """Stop every source; a stream still connecting gives up at once (it may take 10 s else)."""
+        self._cancel.set()
         self._stop_requested.emit()
 
     def reconfigure(self, **changes) -> None:
@@ -143,12 +168,21 @@ class PipelineWorker(QObject):
         return self._frames
 
     def stats(self) -> dict:
-        """Per-source SourceStats snapshots of the running pipeline ({} when stopped)."""
+        """SourceStats of the sources shown now ({} when stopped): sources that were replaced or
+        removed leave; one that reached its end stays, listed in `finished()`."""
         pipeline = self._pipeline
-        return pipeline.stats() if pipeline is not None else {}
+        if pipeline is None:
+            return {}
+        shown = list(self._sources)
+        stats = pipeline.stats()
+        return {key: stats[key] for key in shown if key in stats}
 
-    def take_frame(self, key: str):
-        """(QImage, SourceStats) of the newest result of `key`, or None; empties the mailbox."""
+    def finished(self) -> set[str]:
+        """Keys of the shown sources that have ended (end of file, or a failure)."""
+        return set(self._ended)
+
+    def take_frame(self, key: str) -> Shown | None:
+        """The newest result of `key`, or None; empties the mailbox."""
         with self._lock:
             return self._mailbox.pop(key, None)
 
@@ -167,15 +201,22 @@ class PipelineWorker(QObject):
         from core.video import open_source
 
         opened, errors = [], []
-        for spec in specs:
-            self.busy.emit(f"opening {redact_text(spec)}…")
+        for spec in expand_specs(specs, errors):
+            if self._cancel.is_set():
+                break
+            self.busy.emit(f"connecting to {redact_text(spec)}…")
             try:
-                opened.append(open_source(spec))
+                opened.append(open_source(spec, cancel=self._cancel))
             except UserError as error:
                 errors.append(one_line(error))
             except Exception as error:  # OpenCV/FFmpeg oddities must not kill the app
                 errors.append(f"cannot open {redact_text(spec)}: {one_line(error)}")
         self.busy.emit("")
+        if self._cancel.is_set():  # Stop was pressed meanwhile: nothing opened starts
+            for source in opened:
+                source.stop()
+            self.info.emit("stopped: connection cancelled")
+            return
         if opened:
             try:
                 if self._pipeline is None or self._pipeline.error is not None:
@@ -191,7 +232,9 @@ class PipelineWorker(QObject):
                 opened = []
             for source in opened:
                 try:
-                    self._sources[self._pipeline.add_source(source)] = source
+                    key = self._pipeline.add_source(source)
+                    self._sources[key] = source
+                    source.on_state = lambda state, key=key: self._state_changed(key, state)
                 except Exception as error:
                     errors.append(f"cannot start {source.name}: {one_line(error)}")
                     source.stop()
@@ -251,6 +294,7 @@ class PipelineWorker(QObject):
         self._finish_recording()
         self._sources.clear()
         self._ended.clear()
+        self._cancel.clear()
         self._emit_sources()
         self.stopped.emit()
 
@@ -309,7 +353,7 @@ class PipelineWorker(QObject):
             return
         if self._recording is not None:
             return
-        path = Path(folder).expanduser()
+        path = Path(folder).expanduser().resolve()
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -370,7 +414,9 @@ class PipelineWorker(QObject):
         try:
             image = result.annotated if result.annotated is not None else result.frame.image
             self._write_recording(result, image)
-            qimage = bgr_to_qimage(image)
+            shown = Shown(
+                bgr_to_qimage(image), result.stats, track_tags(result.tracks), result.frame.captured
+            )
         except Exception as error:
             log.exception("displaying a frame failed")
             self.error.emit(one_line(error))
@@ -378,7 +424,7 @@ class PipelineWorker(QObject):
         with self._lock:
             self._frames += 1
             waiting = result.source in self._mailbox
-            self._mailbox[result.source] = (qimage, result.stats)
+            self._mailbox[result.source] = shown
         if not waiting:
             self.frame_ready.emit(result.source)
 
@@ -393,6 +439,38 @@ class PipelineWorker(QObject):
         except Exception as error:
             self.error.emit(f"recording stopped: {one_line(error)}")
             self._record_requested.emit(False, "")  # the worker thread closes it and tells the window
+
+    def _state_changed(self, key: str, state) -> None:
+        """A source's capture thread reports a new state (core.video.SourceState): to the window."""
+        if key in self._sources:
+            self.source_state.emit(key, state.phase, redact_text(state.describe()))
+
+
+def expand_specs(specs: list[str], errors: list[str]) -> list[str]:
+    """A glob or folder of videos opens every video in it (a grid); anything else stays as it is
+    (core.video.open_source judges it). Failures go to `errors` as one line each."""
+    expanded = []
+    for spec in specs:
+        if any(ch in spec for ch in "*?[") and "://" not in spec:
+            try:
+                expanded += [job.spec for job in list_inputs([spec])]
+            except UserError as error:
+                errors.append(one_line(error))
+        else:
+            expanded.append(spec)
+    return expanded
+
+
+def track_tags(tracks: list) -> list[Tag]:
+    """ID tags at the tracks' top-left corners, in the colours the skeletons and boxes are drawn in."""
+    from core.video import id_color
+
+    tags = []
+    for track in tracks:
+        box = np.asarray(track.box, dtype=np.float64)
+        if box.shape == (4,) and np.isfinite(box).all():
+            tags.append(Tag(float(box[0]), float(box[1]), str(track.id), id_color(track.id)))
+    return tags
 
 
 def describe_change(changes: dict) -> str:

@@ -24,6 +24,7 @@ from core.cli.options import (
     add_runtime_arguments,
     add_tracker_arguments,
     apply_zoo_defaults,
+    number,
     tracker_config_from_args,
     whole_number,
 )
@@ -40,6 +41,8 @@ from core.pipeline.jobs import (
     parse_shard,
 )
 from core.pipeline.runner import RunOptions, run_jobs
+from core.video import check_video_file
+from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
 
 EPILOG = """\
 outputs per input (named after it): STEM.mp4, STEM.jsonl, STEM.csv, STEM.coco.json, STEM.mot.txt,
@@ -96,6 +99,13 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
     runtime.add_argument(
         "--batch-size", type=whole_number("--batch-size", 1), default=32, help="person crops per model call"
     )
+    io.add_argument(
+        "--kpt-threshold",
+        type=number("--kpt-threshold", 0.0, 1.0),
+        default=DEFAULT_KPT_THRESHOLD,
+        metavar="SCORE",
+        help=f"draw joints scored at least this (0-1, default {DEFAULT_KPT_THRESHOLD:g}); data keeps all",
+    )
 
     add_detection_arguments(parser)
 
@@ -136,6 +146,8 @@ def main(argv: list[str], command: str = "track") -> int:
         if torch.cuda.is_available():
             device = f"cuda:{distributed[2] % torch.cuda.device_count()}"
     jobs = list_inputs(args.source)
+    for job in jobs:  # a text file is not a video, whatever FFmpeg's tty demuxer makes of it
+        check_video_file(job.spec)
     summaries = ("summary.json",) if shard[1] == 1 else ("summary.json", f"summary.rank{shard[0]}.json")
     check_out_dir(args.out, summaries)  # checked now, created only once the models have loaded
     check_no_overwrite(jobs, args.out, formats)
@@ -157,6 +169,7 @@ def main(argv: list[str], command: str = "track") -> int:
         detector=args.detector,
         interval=args.interval,
         tracker=tracker,
+        kpt_threshold=args.kpt_threshold,
     )
     models = build_models(config)  # checks --backend, --device, --precision and the checkpoint
     estimator = models.estimator

@@ -3,28 +3,33 @@ the sequential step, the threaded `Pipeline` that overlaps the stages, its stati
 runner behind `run.py track` (many inputs, resume, shards)."""
 
 from core.pipeline.config import UNTRAINED_BANNER, PipelineConfig
+from core.pipeline.jobs import list_inputs
 from core.pipeline.models import (
     Models,
     annotate,
     build_models,
+    burn_hud,
     new_tracker,
     rebuild_models,
     sequential_step,
 )
 from core.pipeline.stages import FrameResult
-from core.pipeline.stats import STAGES, SourceStats
+from core.pipeline.stats import STAGES, LatencyWindow, SourceStats
 from core.pipeline.threaded import Pipeline
 
 __all__ = [
     "STAGES",
     "UNTRAINED_BANNER",
     "FrameResult",
+    "LatencyWindow",
     "Models",
     "Pipeline",
     "PipelineConfig",
     "SourceStats",
     "annotate",
     "build_models",
+    "burn_hud",
+    "list_inputs",
     "new_tracker",
     "rebuild_models",
     "sequential_step",

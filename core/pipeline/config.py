@@ -8,6 +8,7 @@ from typing import Any
 
 from core.errors import UserError
 from core.model.hrnet import DEFAULT_INPUT_SIZE
+from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
 
 UNTRAINED_BANNER = "untrained weights: poses are meaningless"
 
@@ -36,6 +37,8 @@ class PipelineConfig:
     interval: int = 1  # run the detector every N frames; in between, boxes come from the last poses
     tracker: Any = None  # core.track.tracker.TrackerConfig; None = its defaults
     draw: bool = True  # annotated frames (needed by the video sink and the app's view)
+    hud: bool = True  # burn FPS, ID tags and the untrained banner in (the app paints them at screen size)
+    kpt_threshold: float = DEFAULT_KPT_THRESHOLD  # joints scored below this are not drawn
     queue_size: int = 4  # frames between two stages (fixed while running)
     max_batch_frames: int = 8  # frames whose crops may share one estimate_batch call
 
@@ -44,3 +47,5 @@ class PipelineConfig:
             raise UserError(f"detection interval must be at least 1, got {self.interval}")
         if self.queue_size < 1 or self.max_batch_frames < 1 or self.batch_size < 1:
             raise UserError("queue size, batch size and frames per batch must be at least 1")
+        if not 0.0 <= self.kpt_threshold <= 1.0:
+            raise UserError(f"keypoint threshold must be between 0 and 1, got {self.kpt_threshold:g}")

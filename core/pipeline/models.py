@@ -18,6 +18,7 @@ import numpy as np
 
 from core.detect import DetectionSchedule, create_detector
 from core.pipeline.config import (
+    DEFAULT_KPT_THRESHOLD,
     DETECTOR_FIELDS,
     MODEL_FIELDS,
     TRACKER_FIELDS,
@@ -127,7 +128,12 @@ def sequential_step(
     clock.lap("pose")
     tracks = tracker.update(poses, timestamp=frame.time)
     clock.lap("track")
-    annotated = annotate(frame.image, tracks, models.trained) if models.config.draw else None
+    config = models.config
+    annotated = (
+        annotate(frame.image, tracks, models.trained, hud=config.hud, threshold=config.kpt_threshold)
+        if config.draw
+        else None
+    )
     clock.lap("draw")
     return poses, tracks, annotated
 
@@ -162,13 +168,35 @@ def frame_boxes(
     return detections_to_arrays(schedule.boxes(detections, previous_poses, size, detect))
 
 
-def annotate(image: np.ndarray, tracks: list, trained: bool, fps: float | None = None) -> np.ndarray:
-    """A drawn copy of the frame (the frame itself stays clean for other consumers)."""
+def annotate(
+    image: np.ndarray,
+    tracks: list,
+    trained: bool,
+    fps: float | None = None,
+    *,
+    hud: bool = True,
+    threshold: float = DEFAULT_KPT_THRESHOLD,
+) -> np.ndarray:
+    """A drawn copy of the frame (the frame itself stays clean for other consumers).
+
+    Skeletons and boxes belong to the picture; the HUD (ID tags, FPS, the untrained banner) is
+    burned in only with `hud`: the app paints it over the scaled view instead, at screen size."""
     from core.video import drawing
 
     annotated = image.copy()
-    drawing.draw_tracks(annotated, tracks)
+    drawing.draw_tracks(annotated, tracks, threshold, draw_labels=False)
+    if hud:
+        burn_hud(annotated, tracks, fps, trained)
+    return annotated
+
+
+def burn_hud(image: np.ndarray, tracks: list, fps: float | None, trained: bool) -> np.ndarray:
+    """ID tags, the FPS panel and, for untrained weights, the banner, drawn into `image` in place
+    (annotated files; the app paints the same over its view, at screen size)."""
+    from core.video import drawing
+
+    drawing.draw_track_labels(image, tracks)
     banner = None if trained else UNTRAINED_BANNER
     if fps is not None or banner:
-        drawing.draw_fps(annotated, fps, banner=banner)
-    return annotated
+        drawing.draw_fps(image, fps, banner=banner)
+    return image

@@ -214,7 +214,8 @@ def run_job_group(
     opened = []
     for job in jobs:
         try:
-            source = open_source(job.spec, queue_size=config.queue_size)
+            buffer = None if is_live_spec(job.spec) else config.queue_size  # live: the newest frame only
+            source = open_source(job.spec, queue_size=buffer)
             source.allow_partial = options.accept_partial
             opened.append((job, source))
         except UserError as error:
@@ -300,7 +301,7 @@ def _expected(source, options: RunOptions) -> int | None:
 def _numbers(stats, wall: float) -> dict:
     return {
         "frames": stats.frames,
-        "fps": round(stats.frames / wall, 3) if wall > 0 else None,
+        "fps": round(stats.mean_fps, 3),  # core.pipeline.stats: the rate the overlay and JSONL show
         "people": round(stats.people, 3),
         "tracks": stats.tracks,
         "dropped": stats.dropped,

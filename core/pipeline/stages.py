@@ -3,6 +3,11 @@
 Capture threads (one per source) → detect → pose → track/draw → sink, joined by bounded FIFO queues.
 One thread per stage keeps every source's frames in order; an item whose `frame` is None is the end
 marker of its source and travels the same way, so a source's outputs close after its last frame.
+
+Live sources want the present, not throughput: in front of the two slow stages (detect, pose) a
+live source's new frame replaces its older one still waiting (newest frame wins, counted as
+dropped), so a live frame never waits behind another of its source, and a batch never holds two
+frames of one live source. Files keep every frame and batch them for throughput.
 """
 
 from __future__ import annotations
@@ -50,12 +55,44 @@ class Item:
     annotated: np.ndarray | None = None
 
 
+class StageQueue(queue.Queue):
+    """A bounded FIFO in which a live source's frame replaces the older one of that source still
+    waiting: newest frame wins, and the replaced frame counts as dropped."""
+
+    def _put(self, item: Item) -> None:
+        self._drop_waiting(item)
+        self.queue.append(item)
+
+    def _drop_waiting(self, item: Item) -> bool:
+        """Remove the frames of `item`'s live source that still wait here; True when there were some."""
+        if item.frame is None or not item.slot.live:
+            return False
+        stale = [old for old in self.queue if old.slot is item.slot and old.frame is not None]
+        for old in stale:
+            self.queue.remove(old)
+        item.slot.dropped += len(stale)
+        return bool(stale)
+
+    def replace_waiting(self, item: Item) -> bool:
+        """Put `item` in place of its live source's waiting frame, even when the queue is full;
+        False (nothing done) when none waits."""
+        with self.mutex:
+            if not self._drop_waiting(item):
+                return False
+            self.queue.append(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+            return True
+
+
 class Slot:
     """One source inside the pipeline: its outputs, tracker, detection cadence and statistics."""
 
     def __init__(self, key: str, source, sinks: list) -> None:
         self.key = key
         self.source = source
+        self.live = bool(getattr(source, "is_live", False))
+        self.dropped = 0  # live frames replaced by newer ones inside the pipeline
         self.sinks = sinks
         self.stats = StatsCollector(key)
         self.tracker = None
@@ -91,17 +128,21 @@ class StageThreads:
         self.stop = threading.Event()
         self.running = threading.Event()  # cleared while paused
         self.running.set()
-        self.queues = [queue.Queue(config.queue_size) for _ in range(4)]  # detect, pose, track, sink
+        # Inboxes of detect, pose, track, sink; newest-frame-wins in front of the slow two.
+        self.queues = [StageQueue(config.queue_size), StageQueue(config.queue_size)]
+        self.queues += [queue.Queue(config.queue_size) for _ in range(2)]
         self.results: queue.Queue | None = None
         self.tracker_generation = 0
         self.pending: Item | None = None  # a frame the pose stage holds back for the next batch
         self.detector_lock = threading.Lock()  # the pose stage may detect too (see estimate)
 
     def snapshot(self, slot: Slot) -> SourceStats:
-        slot.stats.dropped = int(getattr(slot.source, "dropped", 0) or 0)
+        slot.stats.dropped = int(getattr(slot.source, "dropped", 0) or 0) + slot.dropped
         return slot.stats.snapshot()
 
     def put(self, q: queue.Queue, item) -> bool:
+        if isinstance(q, StageQueue) and q.replace_waiting(item):
+            return True
         while not self.stop.is_set():
             try:
                 q.put(item, timeout=POLL)
@@ -168,7 +209,8 @@ class StageThreads:
         """The frames waiting now (at least one): their crops go through the model together.
 
         A frame without detections needs its source's previous poses, so it never joins a batch
-        that already holds a frame of the same source; it waits for the next batch instead.
+        that already holds a frame of the same source; it waits for the next batch instead, as does
+        a second frame of a live source.
         """
         first = self.pending or self.get(self.queues[1])
         self.pending = None
@@ -180,7 +222,9 @@ class StageThreads:
                 item = self.queues[1].get_nowait()
             except queue.Empty:
                 break
-            if item.frame is None or (item.detections is None and any(b.slot is item.slot for b in batch)):
+            same_source = any(b.slot is item.slot for b in batch)
+            # A live source never has two frames in one batch (the older one would wait for the newer).
+            if item.frame is None or (same_source and (item.detections is None or item.slot.live)):
                 self.pending = item
                 break
             batch.append(item)
@@ -233,9 +277,17 @@ class StageThreads:
                 item.tracks = list(slot.tracker.update(item.poses, timestamp=item.frame.time))
                 drawn = time.monotonic()
                 slot.stats.add_latency("track", drawn - began)
-                if models.config.draw:
-                    fps = slot.stats.fps() or None
-                    item.annotated = annotate(item.frame.image, item.tracks, models.trained, fps)
+                config = models.config
+                if config.draw:
+                    fps = slot.stats.fps() if config.hud else None
+                    item.annotated = annotate(
+                        item.frame.image,
+                        item.tracks,
+                        models.trained,
+                        fps,
+                        hud=config.hud,
+                        threshold=config.kpt_threshold,
+                    )
                     slot.stats.add_latency("draw", time.monotonic() - drawn)
             if not self.put(outbox, item):
                 return
@@ -247,12 +299,15 @@ class StageThreads:
                 self.end_slot(slot)
                 continue
             began = time.monotonic()
+            # The frame counts as shown now: its outputs (the JSONL's "fps" included) carry the FPS
+            # that counts it, the same number the stats, the overlay and the summary report.
+            slot.stats.frame_done(len(item.tracks), [t.id for t in item.tracks], began)
+            item.frame.fps = slot.stats.fps(began)
             for sink in slot.sinks:
                 sink.write(item.frame, item.tracks, item.annotated)
             now = time.monotonic()
             slot.stats.add_latency("sink", now - began)
             slot.stats.add_latency("total", now - item.started)
-            slot.stats.frame_done(len(item.tracks), [t.id for t in item.tracks], now)
             result = FrameResult(
                 slot.key, item.frame, item.tracks, item.annotated, self.snapshot(slot), item.poses
             )

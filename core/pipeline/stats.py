@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,26 +50,45 @@ class LatencyWindow:
         return self.percentile(95)
 
 
-class FpsMeter:
-    """Frames per second over the last `window` seconds (a sliding window, so it follows changes)."""
+FPS_FRAMES = 30  # frames the FPS is smoothed over: about a second of video, yet many model batches
+IDLE_INTERVALS = 5  # no frame for this many usual intervals (and at least IDLE_MIN_S): FPS reads 0
+IDLE_MIN_S = 2.0
 
-    def __init__(self, window: float = 2.0, clock=time.monotonic) -> None:
-        self.window = window
+
+class FpsMeter:
+    """THE frame rate of this project: frames shown per second of wall time, over the last `frames` frames.
+
+    Counting frames (not seconds) keeps the number steady when output comes in bursts (a batch of
+    frames at once, then a pause): the window always spans several bursts. When frames stop coming,
+    the time since the last one counts too, so the rate decays, and it reads 0 once nothing has
+    arrived for IDLE_INTERVALS usual intervals; it never freezes at its last value. The overlay, the
+    app's panel, `track`'s summary and the JSONL all read it from here (StatsCollector).
+    """
+
+    def __init__(self, frames: int = FPS_FRAMES, clock: Callable[[], float] = time.monotonic) -> None:
+        if frames < 2:
+            raise ValueError("the FPS needs at least two frames to measure an interval")
         self._clock = clock
-        self._ticks: deque[float] = deque()
+        self._ticks: deque[float] = deque(maxlen=frames)
 
     def tick(self, now: float | None = None) -> None:
-        now = self._clock() if now is None else now
-        self._ticks.append(now)
-        while len(self._ticks) > 2 and now - self._ticks[0] > self.window:
-            self._ticks.popleft()
+        """One frame was shown (written, painted) at `now` (the clock's time by default)."""
+        self._ticks.append(self._clock() if now is None else now)
 
-    @property
-    def fps(self) -> float:
+    def fps(self, now: float | None = None) -> float:
+        """Frames per second at `now` (the clock's time by default); 0.0 before two frames."""
         if len(self._ticks) < 2:
             return 0.0
+        now = self._clock() if now is None else max(now, self._ticks[-1])
         span = self._ticks[-1] - self._ticks[0]
-        return (len(self._ticks) - 1) / span if span > 0 else 0.0
+        intervals = len(self._ticks) - 1
+        usual = span / intervals
+        silence = now - self._ticks[-1]
+        if silence > max(IDLE_MIN_S, IDLE_INTERVALS * usual):
+            return 0.0
+        # Up to one usual interval of silence is just the wait for the next frame; beyond, it counts.
+        span += max(0.0, silence - usual)
+        return intervals / span if span > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -85,8 +105,8 @@ class SourceStats:
 
     source: str
     frames: int  # frames that reached the outputs
-    fps: float  # end-to-end output rate over the last couple of seconds
-    mean_fps: float  # frames / time since the first frame (the batch summary's number)
+    fps: float  # FpsMeter: frames out per second over the last FPS_FRAMES frames, 0 when they stop
+    mean_fps: float  # (frames - 1) / time from the first to the last frame (the batch summary's number)
     people: float  # mean people (tracks) per frame since the start
     people_last: int  # people in the latest frame
     tracks: int  # distinct track IDs seen
@@ -102,11 +122,12 @@ class SourceStats:
 class StatsCollector:
     """Statistics of one source, written by the stage threads and read by anyone."""
 
-    def __init__(self, source: str, window: int = 256, fps_window: float = 2.0) -> None:
+    def __init__(self, source: str, window: int = 256, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self._lock = threading.Lock()
         self._stages = {name: LatencyWindow(window) for name in (*STAGES, "total")}
-        self._fps = FpsMeter(fps_window)
+        self._clock = clock
+        self._fps = FpsMeter(clock=clock)
         self._frames = 0
         self._people_sum = 0
         self._people_last = 0
@@ -125,7 +146,7 @@ class StatsCollector:
 
     def frame_done(self, people: int, track_ids, now: float | None = None) -> None:
         """One frame reached the outputs with `people` tracks carrying these IDs."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
             self._frames += 1
             self._people_sum += people
@@ -142,16 +163,17 @@ class StatsCollector:
                 self._first = now
             self._last = now
 
-    def fps(self) -> float:
+    def fps(self, now: float | None = None) -> float:
         with self._lock:
-            return self._fps.fps
+            return self._fps.fps(now)
 
     def forget_ids(self) -> None:
         """A new tracker starts its IDs afresh: count the IDs it hands out as new people."""
         with self._lock:
             self._last_seen.clear()
 
-    def snapshot(self) -> SourceStats:
+    def snapshot(self, now: float | None = None) -> SourceStats:
+        """Everything at `now` (the clock's time by default): the FPS falls while no frame comes."""
         with self._lock:
             span = (self._last - self._first) if self._first is not None else 0.0
             mean_fps = (self._frames - 1) / span if self._frames > 1 and span > 0 else 0.0
@@ -161,7 +183,7 @@ class StatsCollector:
             return SourceStats(
                 source=self.source,
                 frames=self._frames,
-                fps=self._fps.fps,
+                fps=self._fps.fps(now),
                 mean_fps=mean_fps,
                 people=self._people_sum / self._frames if self._frames else 0.0,
                 people_last=self._people_last,

@@ -6,16 +6,19 @@ are bounded in time even when FFmpeg does not honour its own timeouts.
 """
 
 import atexit
+import base64
 import glob
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -125,12 +128,87 @@ def probe_path(text: str, image_fps: float) -> Probe:
         matches = [Path(p) for p in glob.glob(str(path), recursive=True)]
         images = image_files(matches)
         if not images:
-            raise UserError(f"glob {text!r} " + ("matches no images" if matches else "matches nothing"))
+            files = [p for p in matches if p.is_file()]
+            if files:
+                raise UserError(
+                    f"glob {text!r} matches {len(files)} files but no images: one source is one video "
+                    "(open them together, or give the glob to `run.py track`)"
+                )
+            raise UserError(f"glob {text!r} matches nothing")
         return probe_images(images, text, image_fps)
     raise UserError(f"source not found: {text}")
 
 
+# Signatures of the containers FFmpeg reads video from: (offset, magic bytes, name).
+_CONTAINER_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftyp", "MP4/MOV"),
+    (4, b"moov", "MOV"),
+    (4, b"mdat", "MOV"),
+    (4, b"wide", "MOV"),
+    (4, b"free", "MOV"),
+    (4, b"skip", "MOV"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
+    (0, b"RIFF", "AVI"),
+    (0, b"OggS", "Ogg"),
+    (0, b"FLV", "FLV"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "ASF/WMV"),
+    (0, b"\x00\x00\x01\xba", "MPEG-PS"),
+    (0, b"\x00\x00\x01\xb3", "MPEG video"),
+    (0, b"\x00\x00\x00\x01", "H.264/HEVC stream"),
+    (0, b"\x00\x00\x01", "MPEG elementary stream"),
+    (0, b"YUV4MPEG2", "Y4M"),
+    (0, b"GIF8", "GIF"),
+    (0, b"\xff\xd8\xff", "MJPEG"),
+    (0, b"DKIF", "IVF"),
+)
+
+
+def container_format(head: bytes) -> str | None:
+    """The video container these first bytes start (by signature), or None when none matches."""
+    for offset, magic, name in _CONTAINER_MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:  # MPEG-TS: a sync byte every 188
+        return "MPEG-TS"
+    return None
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Printable text (UTF-8, no NUL, hardly any control bytes): what no video container starts with."""
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # a multi-byte character cut at the end is still text
+            return False
+        text = head[: error.start].decode("utf-8")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\x1b")
+    return controls <= len(text) // 100
+
+
+def check_video_file(path: Path | str) -> None:
+    """Refuse what is not a video before FFmpeg gets to guess: its tty demuxer would happily show a
+    text file (a MOTChallenge gt.txt) as frames of ANSI art. Judged by content, not by extension.
+    Anything that is not a regular file (a folder, a camera index, a URL) is left to its opener."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    if not head:
+        raise UserError(f"not a video: {path} is empty")
+    if container_format(head) is None and looks_like_text(head):
+        raise UserError(
+            f"not a video: {path} is a text file (give a video, image, camera index or stream URL)"
+        )
+
+
 def probe_video_file(path: Path) -> Probe:
+    check_video_file(path)
     try:
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     except cv2.error as exc:
@@ -195,11 +273,13 @@ def probe_webcam(index: int) -> Probe:
     )
 
 
-def probe_stream(url: str, connect_timeout: float, stall_timeout: float) -> Probe:
+def probe_stream(
+    url: str, connect_timeout: float, stall_timeout: float, cancel: threading.Event | None = None
+) -> Probe:
     """A network stream; live unless it is an http(s) file with a frame count."""
     display = redact_url(url)
     timeouts = (connect_timeout, stall_timeout)
-    capture, image = open_stream_bounded(url, *timeouts)
+    capture, image = open_stream_bounded(url, *timeouts, cancel)
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     live = url.split("://", 1)[0].lower() in LIVE_SCHEMES or count <= 0
     return Probe(
@@ -257,7 +337,12 @@ def open_stream_bounded(
         try:
             capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
             if not capture.isOpened():
-                result["why"] = "cannot connect, or not a supported stream"
+                refused = rtsp_status(url, min(2.0, timeout)) == 401
+                result["why"] = (
+                    "authentication failed (wrong user or password)"
+                    if refused
+                    else "cannot connect, or not a supported stream"
+                )
                 return
             ok, image = capture.read()
             if not ok or image is None:
@@ -288,3 +373,31 @@ def open_stream_bounded(
         why = redact_text(result.get("why", "unknown error"), url_secrets(url))
         raise UserError(f"cannot open stream {display}: {why}")
     return result["capture"], result["image"]
+
+
+def rtsp_status(url: str, timeout: float) -> int | None:
+    """The status an RTSP server answers a DESCRIBE of `url` with (its credentials sent as Basic
+    auth), or None when it cannot be asked. OpenCV reports every failed open alike; this tells a
+    refused password (401) apart, which FFmpeg only writes to its log."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "rtsp" or not parts.hostname:
+        return None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    lines = [
+        f"DESCRIBE {urlunsplit(parts._replace(netloc=netloc))} RTSP/1.0",
+        "CSeq: 1",
+        "Accept: application/sdp",
+    ]
+    if parts.username is not None:
+        token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        lines.append("Authorization: Basic " + base64.b64encode(token).decode("ascii"))
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 554), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            answer = connection.recv(256)
+    except OSError:
+        return None
+    match = re.match(rb"RTSP/\d\.\d (\d{3})", answer)
+    return int(match.group(1)) if match else None

@@ -185,6 +185,7 @@ def draw_tracks(
     """Tracks in place: box and ID tag in the ID's colour, skeleton by body side (or in the ID's
     colour). Tracks that are not confirmed get a thin box. Returns ``frame`` for chaining."""
     strokes = Strokes.for_frame(frame)
+    tracks = list(tracks)
     for track in tracks:
         color = id_color(track.id)
         if draw_boxes:
@@ -192,8 +193,20 @@ def draw_tracks(
             draw_box(frame, track.box, color, thickness)
         if track.keypoints is not None:
             draw_skeleton(frame, track.keypoints, threshold, strokes, color if skeleton_in_id_color else None)
-        if draw_labels and np.isfinite(np.asarray(track.box, dtype=np.float64)).all():
-            draw_label(frame, f"{track.id}", (float(track.box[0]), float(track.box[1])), color, strokes)
+    if draw_labels:
+        draw_track_labels(frame, tracks, strokes)
+    return frame
+
+
+def draw_track_labels(
+    frame: np.ndarray, tracks: Iterable[Track], strokes: Strokes | None = None
+) -> np.ndarray:
+    """Each track's ID tag on its box's top-left corner, in the ID's colour; in place."""
+    strokes = strokes or Strokes.for_frame(frame)
+    for track in tracks:
+        if np.isfinite(np.asarray(track.box, dtype=np.float64)).all():
+            corner = (float(track.box[0]), float(track.box[1]))
+            draw_label(frame, f"{track.id}", corner, id_color(track.id), strokes)
     return frame
 
 

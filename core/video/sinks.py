@@ -137,7 +137,8 @@ class _AtomicTextSink:
 
 
 class JsonlSink(_AtomicTextSink):
-    """One JSON object per frame: {"frame", "time", "tracks": [{"id", "box", "score", "keypoints"}]}.
+    """One JSON object per frame: {"frame", "time", "tracks": [{"id", "box", "score", "keypoints"}],
+    "fps"} ("fps": the pipeline's output rate at that frame, when it ran through one).
 
     Coordinates are rounded to 2 decimals, scores to 4; `keypoints` is null for box-only tracks.
     An optional `header` dict becomes a first line {"header": {...}} (e.g. weights trained or not).
@@ -162,6 +163,8 @@ class JsonlSink(_AtomicTextSink):
                 for t in tracks
             ],
         }
+        if frame.fps is not None:  # the output rate when this frame was written (core.pipeline.stats)
+            record["fps"] = _finite(frame.fps, 2)
         file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
 
 

@@ -4,9 +4,11 @@
 and returns a `FrameSource` whose capture thread fills a small bounded buffer once started:
 - files and image sequences never drop a frame: the capture thread waits for the consumer, and
   frames carry their file timestamps;
-- live sources (webcams, streams) keep only the newest frames: a full buffer drops the OLDEST frame
-  (counted in `dropped`), so a slow consumer always sees the present, not a growing backlog;
-- streams that fail or stall reconnect with bounded exponential backoff and log one line each time.
+- live sources (webcams, streams) keep only the newest frame (LIVE_BUFFER): a full buffer drops the
+  OLDEST frame (counted in `dropped`), so a slow consumer always sees the present, not a backlog;
+- streams that fail or stall reconnect with bounded exponential backoff and log one line each time;
+  `state()` (and the `on_state` callback) tell a window what is happening: showing, lost,
+  reconnecting (attempt N, next try at T), reconnected.
 Stream credentials are redacted (core.redact) everywhere a source is named.
 """
 
@@ -16,7 +18,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +35,21 @@ from core.video.capture import (
     probe_webcam,
 )
 
-__all__ = ["IMAGE_EXTENSIONS", "Frame", "FrameSource", "open_source", "redact_text", "redact_url"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Frame",
+    "FrameSource",
+    "SourceState",
+    "open_source",
+    "redact_text",
+    "redact_url",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE_FPS = 30.0  # image sequences carry no rate of their own
+FILE_BUFFER = 4  # frames a file's decode thread may run ahead (it never drops)
+LIVE_BUFFER = 1  # a live source keeps the newest frame only: anything older is latency
 
 _running: "weakref.WeakSet[FrameSource]" = weakref.WeakSet()
 
@@ -57,6 +69,33 @@ class Frame:
     time: float
     image: np.ndarray  # BGR uint8, H×W×3
     source: str  # redacted display name
+    captured: float = 0.0  # time.monotonic() when it was captured: the start of its on-screen latency
+    fps: float | None = None  # the output rate when it was written (set by the pipeline's sink stage)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Where a source stands: "showing", "lost", "reconnecting", "reconnected", "ended" or "failed".
+
+    `attempt` counts reconnection attempts; `retry_at` (time.monotonic()) is when the next one
+    starts; `detail` is why the last one failed (redacted), e.g. "authentication failed".
+    """
+
+    phase: str
+    attempt: int = 0
+    retry_at: float | None = None
+    detail: str = ""
+
+    def describe(self, now: float | None = None) -> str:
+        """One line for a status bar: "reconnecting (attempt 2, next try in 1 s)"."""
+        if self.phase == "reconnecting":
+            wait = max(0.0, (self.retry_at or 0.0) - (time.monotonic() if now is None else now))
+            when = f"next try in {wait:.0f} s" if wait >= 0.5 else "connecting"
+            why = f"; {self.detail}" if self.detail else ""
+            return f"reconnecting (attempt {self.attempt}, {when}{why})"
+        if self.phase == "lost":
+            return f"stream lost ({self.detail})" if self.detail else "stream lost"
+        return self.phase
 
 
 class FrameSource:
@@ -71,10 +110,11 @@ class FrameSource:
         *,
         live: bool | None = None,
         reconnect: bool = True,
-        queue_size: int = 4,
+        queue_size: int | None = None,
         max_backoff: float = 8.0,
         stall_timeout: float = 5.0,
         max_reconnects: int | None = None,
+        on_state: Callable[["SourceState"], None] | None = None,
     ):
         self._name = probe.name
         self.kind = probe.kind  # "file" | "images" | "webcam" | "stream"
@@ -88,7 +128,8 @@ class FrameSource:
         self._size = (int(probe.first_image.shape[1]), int(probe.first_image.shape[0]))
         # Only live cameras and streams reconnect; a file that ends has simply ended.
         self._reopen = probe.reopen if reconnect and stale else None
-        self._queue_size = max(1, int(queue_size))
+        default_buffer = LIVE_BUFFER if self._is_live else FILE_BUFFER
+        self._queue_size = max(1, int(queue_size or default_buffer))
         self._max_backoff = max_backoff
         self._stall_timeout = stall_timeout
         self._max_reconnects = max_reconnects
@@ -108,6 +149,8 @@ class FrameSource:
         # A file that ends before its container's frame count: a warning, or (False) an error.
         self.allow_partial = True
         self._last_frame = 0.0  # monotonic time of the last captured frame
+        self._state = SourceState("showing")
+        self.on_state = on_state  # called from the capture thread at every change of state()
 
     # -- properties ----------------------------------------------------------------------------------
     @property
@@ -158,6 +201,19 @@ class FrameSource:
         """True after stop(), or once the capture has finished and every buffered frame has been read."""
         with self._cond:
             return self._stop.is_set() or (self._producer_done and not self._buffer)
+
+    def state(self) -> SourceState:
+        """What the source is doing now (a reconnecting stream says which attempt and when the next)."""
+        return self._state
+
+    def _set_state(self, state: SourceState) -> None:
+        self._state = state
+        callback = self.on_state
+        if callback is not None:
+            try:
+                callback(state)
+            except Exception:  # a window's bookkeeping must never end the capture
+                log.exception("%s: state callback failed", self._name)
 
     @property
     def running(self) -> bool:
@@ -240,6 +296,9 @@ class FrameSource:
             with self._cond:
                 self._producer_done = True
                 self._cond.notify_all()
+            self._set_state(
+                SourceState("failed", detail=self._error) if self._error else SourceState("ended")
+            )
 
     def _release(self) -> None:
         reader, self._reader = self._reader, None
@@ -274,6 +333,8 @@ class FrameSource:
 
     def _emit(self, image: np.ndarray, msec: float | None) -> None:
         self._last_frame = time.monotonic()
+        if self._state.phase != "showing":
+            self._set_state(SourceState("showing"))
         index = self._captured
         self._captured += 1
         if self._is_live:
@@ -282,7 +343,7 @@ class FrameSource:
             stamp = msec / 1000.0
         else:
             stamp = index / self._fps if self._fps else float(index)
-        frame = Frame(index=index, time=stamp, image=image, source=self._name)
+        frame = Frame(index=index, time=stamp, image=image, source=self._name, captured=self._last_frame)
         with self._cond:
             if self._is_live:
                 while len(self._buffer) >= self._queue_size:
@@ -301,18 +362,22 @@ class FrameSource:
         self._release()
         silent = time.monotonic() - self._last_frame
         log.warning("%s: stream lost (no frame for %.1f s); reconnecting", self._name, silent)
-        delay, attempt = 0.5, 0
+        self._set_state(SourceState("lost", detail=f"no frame for {silent:.1f} s"))
+        delay, attempt, why = 0.5, 0, ""
         while not self._stop.is_set():
             attempt += 1
             if self._max_reconnects is not None and attempt > self._max_reconnects:
                 self._error = f"{self._name}: gave up after {self._max_reconnects} reconnection attempts"
                 log.error("%s", self._error)
                 return False
+            self._set_state(SourceState("reconnecting", attempt, time.monotonic() + delay, why))
             if self._stop.wait(delay):
                 return False
+            self._set_state(SourceState("reconnecting", attempt, time.monotonic(), why))
             try:
                 reader = self._reopen(self._stop)
             except UserError as exc:  # messages from the openers are already redacted
+                why = redact_text(str(exc), self._secrets).rsplit(": ", 1)[-1]
                 log.warning(
                     "reconnect attempt %d failed (%s); next in %.1f s",
                     attempt,
@@ -327,6 +392,7 @@ class FrameSource:
             self._reader = reader
             self._reconnects += 1
             log.info("%s: reconnected after %d attempt(s)", self._name, attempt)
+            self._set_state(SourceState("reconnected", attempt))
             return True
         return False
 
@@ -334,7 +400,7 @@ class FrameSource:
 def open_source(
     spec: str | int,
     *,
-    queue_size: int = 4,
+    queue_size: int | None = None,
     live: bool | None = None,
     reconnect: bool = True,
     connect_timeout: float = 10.0,
@@ -342,6 +408,7 @@ def open_source(
     stall_timeout: float = 5.0,
     max_reconnects: int | None = None,
     image_fps: float = DEFAULT_IMAGE_FPS,
+    cancel: threading.Event | None = None,
 ) -> FrameSource:
     """Probe `spec` and return a (not yet started) FrameSource; bad input raises UserError at once.
 
@@ -349,13 +416,15 @@ def open_source(
     glob of images ("frames/*.jpg"). `live` overrides the automatic choice (webcams and streams are
     live). Streams reconnect forever unless `max_reconnects` is set; a stream silent for
     `stall_timeout` seconds counts as failed. `image_fps` is the nominal rate of image sequences.
+    `queue_size`: frames buffered ahead (default: FILE_BUFFER for files, LIVE_BUFFER for live ones).
+    Setting `cancel` gives up a stream's connect at once (the app's Stop button).
     """
     text = str(spec).strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if isinstance(spec, int) or text.isdigit():
         probe = probe_webcam(int(text))
     elif scheme in STREAM_SCHEMES:
-        probe = probe_stream(text, connect_timeout, stall_timeout)
+        probe = probe_stream(text, connect_timeout, stall_timeout, cancel)
     elif scheme:
         raise UserError(f"unsupported source {redact_url(text)!r}: use one of {', '.join(STREAM_SCHEMES)}")
     else:

@@ -5,106 +5,23 @@ Plumbing only, so the pose model is a tiny untrained HRNet (width 8) saved as a 
 detector is OpenCV's HOG. Qt runs on its offscreen platform, so no display is needed.
 """
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import json
+import os
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
 PyQt6 = pytest.importorskip("PyQt6")
-from PyQt6.QtWidgets import QApplication  # noqa: E402
-
 from app.recorder import Recorder, file_stem  # noqa: E402
-from app.window import MainWindow, WindowOptions  # noqa: E402
+from app.window import MainWindow  # noqa: E402
 from app.worker import bgr_to_qimage  # noqa: E402
 from core.errors import UserError  # noqa: E402
-from core.model.checkpoint import save_checkpoint  # noqa: E402
-from core.model.hrnet import build_model  # noqa: E402
-from core.pipeline.threaded import PipelineConfig  # noqa: E402
-from tests.support.helpers import ROOT, loop_video  # noqa: E402
-
-torch.set_num_threads(1)
-
-INPUT_SIZE = (64, 96)  # a small crop keeps the CPU time of the untrained model negligible
-
-
-@pytest.fixture(scope="module")
-def qapp():
-    return QApplication.instance() or QApplication([])
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "w8.pt"
-    save_checkpoint(build_model(width=8, input_size=INPUT_SIZE), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def street(shared_data) -> Path:
-    return shared_data / "video" / "street.mp4"
-
-
-@pytest.fixture(scope="module")
-def long_video(street, tmp_path_factory) -> Path:
-    """The street clip looped to 400 small frames: long enough to pause, resume and stop mid-way."""
-    return loop_video(tmp_path_factory.mktemp("video") / "long.mp4", street, 400)
-
-
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    """Run the Qt event loop until `condition()` holds (True) or the timeout passes (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.01)
-    QApplication.processEvents()
-    return condition()
-
-
-def settle(seconds: float) -> None:
-    wait_until(lambda: False, seconds)
-
-
-def stable(value, seconds: float) -> bool:
-    """True when `value()` does not change for `seconds` (the event loop keeps running meanwhile)."""
-    before = value()
-    settle(seconds)
-    return value() == before
-
-
-def pipeline_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(("pipeline-", "source "))]
-
-
-@pytest.fixture
-def make_window(qapp, tmp_path):
-    windows = []
-
-    def make(checkpoint: Path | None = None, **changes) -> MainWindow:
-        config = PipelineConfig(checkpoint=checkpoint, width=8, input_size=INPUT_SIZE, detector="hog")
-        for key, value in changes.items():
-            setattr(config, key, value)
-        window = MainWindow(WindowOptions(config, tmp_path / "recordings"))
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    assert wait_until(lambda: not pipeline_threads(), 10), f"threads left running: {pipeline_threads()}"
+from tests.support.helpers import ROOT  # noqa: E402
+from tests.support.qt import pipeline_threads, settle, stable, wait_until  # noqa: E402
 
 
 def only_view(window: MainWindow):
@@ -276,10 +193,12 @@ def test_snapshot_and_recording_write_complete_files(make_window, checkpoint, lo
     assert len(snaps) == 1 and cv2.imread(str(snaps[0])).shape == (180, 320, 3)
 
     window.toggle_recording()
+    began = time.monotonic()
     assert wait_until(lambda: window.worker.recording)
     start = window.worker.frames_received
     assert wait_until(lambda: window.worker.frames_received > start + 10)
     window.toggle_recording()
+    recorded = time.monotonic() - began
     assert wait_until(lambda: not window.worker.recording and "saved" in window.status_text())
     folder = tmp_path / "recordings"
     videos, tracks = list(folder.glob("long-*.mp4")), list(folder.glob("long-*.jsonl"))
@@ -288,8 +207,11 @@ def test_snapshot_and_recording_write_complete_files(make_window, checkpoint, lo
     frames = [line for line in lines if "frame" in line]
     assert len(frames) >= 10
     assert [f["frame"] for f in frames] == sorted(f["frame"] for f in frames)
+    assert all("fps" in f for f in frames)  # the FPS the view showed, frame by frame
+    # The video follows the wall clock (recorder tests: exactly); never longer than the recording.
     capture = cv2.VideoCapture(str(videos[0]))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    count, rate = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS)
+    assert count >= 1 and count / rate <= recorded + 0.2, (count, rate, recorded)
     assert not list(folder.glob(".*partial*"))
 
     # An unusable folder is one line in the status bar, and nothing starts recording.

@@ -76,6 +76,8 @@ def test_track_writes_every_output_with_one_record_per_input_frame(shared_data, 
         assert [r["frame"] for r in records] == list(range(frames))
         assert all(len(t["keypoints"]) == 17 and len(t["box"]) == 4 for r in records for t in r["tracks"])
         assert sum(len(r["tracks"]) for r in records) > 0
+        # every frame carries the FPS at which it was written; the summary's is that rate over the run
+        assert records[0]["fps"] == 0.0 and all(r["fps"] > 0 for r in records[1:])
         # annotated video: as many frames as the input, same size
         assert frame_count(out / f"{stem}.mp4") == frames
         rows = list(csv.DictReader((out / f"{stem}.csv").open()))
@@ -212,3 +214,25 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(case, expected, tmp_pa
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith("error:") and expected in lines[0]
+
+
+def test_text_files_are_refused_as_videos_by_their_content(shared_data, tmp_path):
+    """FFmpeg's tty demuxer would show a MOTChallenge gt.txt as 50 frames of ANSI art, and exit 0."""
+    gt = shared_data / "mot15" / "TUD-Campus" / "gt.txt"
+    disguised = tmp_path / "tracks.mp4"  # the extension does not make it a video
+    disguised.write_bytes(gt.read_bytes())
+    for source in (gt, disguised):
+        run = track("--source", source, "--out", tmp_path / "out", *TINY, timeout=60)
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        assert run.returncode == 2 and len(lines) == 1, run.stderr
+        assert lines[0].startswith("error: not a video") and "text file" in lines[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_keypoint_threshold_is_checked_before_the_model_loads(shared_data, tmp_path):
+    street = shared_data / "video" / "street.mp4"
+    run = track("--source", street, "--out", tmp_path / "out", "--kpt-threshold", "1.5", *TINY, timeout=60)
+    assert (
+        run.returncode == 2
+        and run.stderr.strip() == "error: keypoint threshold must be between 0 and 1, got 1.5"
+    )

@@ -106,3 +106,17 @@ def test_a_checkpoint_makes_the_weights_trained(tmp_path):
     path = save_checkpoint(build_model(width=8, input_size=(64, 96)), Path(tmp_path) / "tiny.pt")
     models = build_models(PipelineConfig(checkpoint=path, detector="hog", backend="eager"))
     assert models.trained is True and tuple(models.estimator.input_size) == (64, 96)
+
+
+def test_without_hud_the_frame_keeps_its_top_and_the_threshold_decides_which_joints_show(frames):
+    """The app paints the HUD itself; the keypoint threshold is the user's, not a fixed 0.3."""
+    image = frames[0].image.copy()
+    keypoints = np.column_stack([np.linspace(120, 180, 17), np.linspace(150, 380, 17), np.full(17, 0.2)])
+    track = Track(id=1, box=np.array([100.0, 100.0, 200.0, 400.0]), score=0.9, keypoints=keypoints)
+    bare = annotate(image, [track], trained=False, fps=12.0, hud=False)
+    assert np.array_equal(bare[:40], image[:40])  # no banner, no FPS panel burned in
+    hidden = annotate(image, [track], trained=True, hud=False)  # default threshold 0.3 > 0.2
+    shown = annotate(image, [track], trained=True, hud=False, threshold=0.1)
+    assert np.any(shown != hidden)
+    with pytest.raises(UserError, match="keypoint threshold"):
+        PipelineConfig(kpt_threshold=1.5)

@@ -1,9 +1,12 @@
-"""The stage threads' batching rule, checked item by item (the threads themselves: test_pipeline.py)."""
+"""The stage threads' batching rule, checked item by item (the threads themselves: test_pipeline.py),
+and the live rule: a live source's newest frame replaces its waiting one."""
+
+from types import SimpleNamespace
 
 import numpy as np
 
 from core.pipeline.models import PipelineConfig
-from core.pipeline.stages import Item, Slot, StageThreads
+from core.pipeline.stages import Item, Slot, StageQueue, StageThreads
 from core.video.sources import Frame
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
@@ -48,3 +51,38 @@ def test_batches_stop_at_the_frame_limit_and_at_an_end_marker():
     assert keys(work.next_batch()) == ["a3"]
     work.stop.set()
     assert work.next_batch() is None  # a stopped pipeline's pose stage returns
+
+
+# ----------------------------------------------------------------- live sources: newest frame wins
+def slot(live: bool) -> SimpleNamespace:
+    return SimpleNamespace(live=live, dropped=0)
+
+
+def test_a_live_source_never_has_two_frames_in_one_batch():
+    work = StageThreads(PipelineConfig(max_batch_frames=8, queue_size=16), None, None, None)
+    camera, video = Slot("c", SimpleNamespace(is_live=True), []), Slot("v", None, [])
+    for item in (frame(camera, 0), frame(video, 0), frame(video, 1)):
+        work.queues[1].put(item)
+    work.put(work.queues[1], frame(camera, 1))  # replaces c0, which is still waiting
+    assert keys(work.next_batch()) == ["v0", "v1", "c1"] and camera.dropped == 1
+
+
+def test_a_live_frame_replaces_the_waiting_one_of_its_source_and_counts_it_dropped():
+    camera, other, video = slot(True), slot(True), slot(False)
+    queue = StageQueue(3)
+    queue.put(Item(camera, frame="c0"))
+    queue.put(Item(video, frame="v0"))
+    queue.put(Item(other, frame="o0"))
+    assert queue.full()
+    assert queue.replace_waiting(Item(camera, frame="c1"))  # room or not, the newest frame wins
+    assert not queue.replace_waiting(Item(video, frame="v1"))  # a file never replaces a frame
+    assert [(item.frame) for item in list(queue.queue)] == ["v0", "o0", "c1"]
+    assert camera.dropped == 1 and video.dropped == 0 and other.dropped == 0
+
+
+def test_an_end_marker_never_replaces_a_frame():
+    camera = slot(True)
+    queue = StageQueue(4)
+    queue.put(Item(camera, frame="c0"))
+    queue.put(Item(camera))  # the end of the source travels behind its last frame
+    assert [item.frame for item in list(queue.queue)] == ["c0", None] and camera.dropped == 0

@@ -1,11 +1,11 @@
-"""Live statistics: bounded latency windows with percentiles, a sliding FPS meter, per-source snapshots."""
+"""Live statistics: bounded latency windows with percentiles, the one FPS definition, per-source snapshots."""
 
 import threading
 
 import numpy as np
 import pytest
 
-from core.pipeline.stats import STAGES, FpsMeter, LatencyWindow, StatsCollector
+from core.pipeline.stats import FPS_FRAMES, STAGES, FpsMeter, LatencyWindow, StatsCollector
 
 
 def test_latency_window_percentiles_follow_numpy_over_the_last_values_only():
@@ -25,15 +25,76 @@ def test_latency_window_rejects_an_empty_size():
         LatencyWindow(size=0)
 
 
-def test_fps_meter_measures_the_recent_rate_and_forgets_the_old_one():
-    meter = FpsMeter(window=1.0)
-    assert meter.fps == 0.0
-    for i in range(31):  # 30 intervals of 1/30 s
-        meter.tick(i / 30)
-    assert meter.fps == pytest.approx(30.0, rel=1e-6)
-    for i in range(1, 21):  # then 10 fps for two seconds: the window forgets the 30 fps part
-        meter.tick(1.0 + i / 10)
-    assert meter.fps == pytest.approx(10.0, rel=1e-6)
+class FakeClock:
+    """Wall time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_fps_is_frames_shown_per_second_over_the_last_frames_and_forgets_the_old_rate():
+    clock = FakeClock()
+    meter = FpsMeter(frames=FPS_FRAMES, clock=clock)
+    assert meter.fps() == 0.0
+    for _ in range(60):  # 30 fps
+        clock.now += 1 / 30
+        meter.tick()
+    assert meter.fps() == pytest.approx(30.0, rel=1e-6)
+    for _ in range(FPS_FRAMES):  # then 10 fps: after FPS_FRAMES frames the 30 fps part is forgotten
+        clock.now += 1 / 10
+        meter.tick()
+    assert meter.fps() == pytest.approx(10.0, rel=1e-6)
+
+
+def test_fps_stays_steady_when_frames_come_in_bursts():
+    """A batch of 4 frames every 0.4 s is 10 frames/s, whenever one looks (a 2 s window read 100+)."""
+    clock = FakeClock()
+    meter = FpsMeter(clock=clock)
+    readings = []
+    for _ in range(40):
+        clock.now += 0.2
+        for _ in range(4):
+            meter.tick()
+        readings.append(meter.fps())
+        clock.now += 0.2  # looked at between two bursts too
+        readings.append(meter.fps())
+    steady = readings[20:]
+    assert min(steady) > 9.0 and max(steady) < 11.0, (min(steady), max(steady))
+
+
+def test_fps_falls_to_zero_when_no_frame_arrives():
+    clock = FakeClock()
+    meter = FpsMeter(clock=clock)
+    for _ in range(FPS_FRAMES):
+        clock.now += 0.1
+        meter.tick()
+    assert meter.fps() == pytest.approx(10.0)
+    clock.now += 0.1  # waiting for the next frame is not a slowdown
+    assert meter.fps() == pytest.approx(10.0)
+    clock.now += 0.5  # but a frame that is late lowers the rate at once ...
+    late = meter.fps()
+    assert late < 10.0
+    clock.now += 0.5
+    assert 0 < meter.fps() < late
+    clock.now += 5.0  # ... and nothing for a while reads 0, never the last value frozen
+    assert meter.fps() == 0.0
+    meter.tick()
+    assert meter.fps() > 0  # a new frame brings it back
+
+
+def test_every_reader_sees_the_same_fps_at_the_same_moment():
+    """The snapshot (panel, overlay, summary) and fps() (burned-in overlay, JSONL) are one number."""
+    clock = FakeClock()
+    stats = StatsCollector("cam", clock=clock)
+    for _ in range(50):
+        clock.now += 0.05
+        stats.frame_done(people=1, track_ids=[1])
+    assert stats.snapshot().fps == stats.fps() == pytest.approx(20.0)
+    clock.now += 10.0
+    assert stats.snapshot().fps == stats.fps() == 0.0
 
 
 def test_collector_snapshot_has_every_stage_people_tracks_and_fps():
