@@ -56,6 +56,20 @@ class CaptureReader:
         self.capture.release()
 
 
+def read_image(path: Path) -> tuple[np.ndarray | None, str]:
+    """(BGR image, "") or (None, why). A JPEG without its end marker is refused before libjpeg sees it:
+    libjpeg would decode the grey rest of it and print "Premature end of JPEG file" on the process's
+    stderr, beside the one line a user should get."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return None, one_line(error)
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return None, "truncated JPEG"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return (image, "") if image is not None else (None, "not an image OpenCV can decode")
+
+
 class ImageListReader:
     """A sorted list of image files read one by one; unreadable images are skipped (and counted)."""
 
@@ -68,11 +82,11 @@ class ImageListReader:
         while self.position < len(self.paths):
             path = self.paths[self.position]
             self.position += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image, why = read_image(path)
             if image is not None:
                 return image, None
             self.skipped.append(path)
-            log.warning("skipping unreadable image %s", path)
+            log.warning("skipping unreadable image %s (%s)", path, why)
         return None, None
 
     def release(self) -> None:

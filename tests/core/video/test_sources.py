@@ -74,6 +74,19 @@ def test_image_folder_and_glob_yield_sorted_frames(shared_data):
         assert np.array_equal(frames[0].image, first)
 
 
+def test_a_truncated_jpeg_is_skipped_with_our_warning_and_no_libjpeg_noise(tmp_path, capfd, caplog):
+    image = np.full((64, 48, 3), 127, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.jpg"), image)
+    data = (tmp_path / "a.jpg").read_bytes()
+    (tmp_path / "b.jpg").write_bytes(data[: len(data) // 2])  # cut mid-scan: no end marker
+    cv2.imwrite(str(tmp_path / "c.jpg"), image)
+    with caplog.at_level(logging.WARNING), open_source(str(tmp_path)) as source:
+        frames = list(source)
+    assert len(frames) == 2
+    assert any("truncated JPEG" in record.getMessage() for record in caplog.records)
+    assert "Premature end of JPEG file" not in capfd.readouterr().err
+
+
 def test_files_never_drop_frames_for_a_slow_consumer(tmp_path):
     video = write_test_video(tmp_path / "ramp.avi", frames=30)
     with open_source(str(video), queue_size=2) as source:
