@@ -221,7 +221,7 @@ def test_a_truncated_video_is_an_error_unless_partial_videos_are_accepted(tmp_pa
     ("option", "value", "words"),
     [
         ("--position-weight", "nan", ("--position-weight", "finite")),
-        ("--new-track-score", "1.5", ("new_track_score", "<= 1")),
+        ("--new-track-score", "1.5", ("new_track_score", "at most 1")),
         ("--max-age", "-1", ("max_age", ">= 0")),
         ("--max-frames", "0", ("--max-frames", "at least 1")),
         ("--width", "inf", ("--width", "whole number")),
