@@ -5,7 +5,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from app.panels import ModelPanel  # noqa: E402
 from core.pipeline import PipelineConfig  # noqa: E402
+from tests.support.qt import wait_until  # noqa: E402
 from tests.support.weights import (  # noqa: E402
     detector_entry,
     pose_entry,
@@ -38,16 +38,6 @@ def panel(qapp):
     yield panel
     panel.downloads.wait(10)
     panel.deleteLater()
-
-
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def items(combo) -> list[tuple[str, object]]:

@@ -3,6 +3,8 @@ missing system tool (CI must have every one), short clips to test on, and torch 
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,18 @@ def limit_torch_threads(count: int | None):
         torch.set_num_threads(previous)
 
     return torch_threads
+
+
+TINY_MODEL = ["--width", "8", "--input-size", "64x96", "--no-progress"]  # untrained W8: a second per video
+
+
+def run_track(*args, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`python run.py track ARGS` as a user runs it, one torch thread, output captured."""
+    return subprocess.run(
+        [sys.executable, "run.py", "track", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )

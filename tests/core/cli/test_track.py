@@ -15,21 +15,14 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support.helpers import ROOT, loop_video
+from tests.support.helpers import ROOT, TINY_MODEL, loop_video, run_track
 
 FORMATS = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
-TINY = ["--width", "8", "--input-size", "64x96", "--no-progress"]
+TINY = TINY_MODEL
 
 
-def track(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", "track", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+def track(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return run_track(*args, timeout=timeout)
 
 
 def frame_count(video: Path) -> int:

@@ -18,20 +18,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.helpers import ROOT, loop_video, require
+from tests.support.helpers import ROOT, TINY_MODEL, loop_video, require, run_track
 
-TINY = ["--width", "8", "--input-size", "64x96", "--no-progress"]
+TINY = TINY_MODEL
 
 
 def track(*args, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", "track", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    return run_track(*args, timeout=timeout)
 
 
 def assert_one_error_line(run: subprocess.CompletedProcess, code: int, *words: str) -> str:
