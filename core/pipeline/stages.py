@@ -28,6 +28,7 @@ from core.pipeline.models import Models, annotate, frame_boxes, new_tracker
 from core.pipeline.stats import SourceStats, StatsCollector
 
 POLL = 0.05  # seconds a blocked stage waits before it looks at the stop flag again
+LIVE_WAIT_LIMIT = 2.0  # seconds a live frame waits for the pose model before it goes on regardless
 
 
 @dataclass
@@ -73,6 +74,19 @@ class StageQueue(queue.Queue):
         item.slot.dropped += len(stale)
         return bool(stale)
 
+    def take_newest(self, slot: Slot) -> Item | None:
+        """Remove and return the newest frame of `slot` waiting here (older ones count as dropped);
+        None when none waits. An end marker stays where it is, behind the frames it follows."""
+        with self.mutex:
+            frames = [old for old in self.queue if old.slot is slot and old.frame is not None]
+            if not frames:
+                return None
+            for old in frames:
+                self.queue.remove(old)
+            slot.dropped += len(frames) - 1
+            self.not_full.notify()
+            return frames[-1]
+
     def replace_waiting(self, item: Item) -> bool:
         """Put `item` in place of its live source's waiting frame, even when the queue is full;
         False (nothing done) when none waits."""
@@ -93,6 +107,8 @@ class Slot:
         self.source = source
         self.live = bool(getattr(source, "is_live", False))
         self.dropped = 0  # live frames replaced by newer ones inside the pipeline
+        self.pose_free = threading.Event()  # live: no frame of this source is on its way through pose
+        self.pose_free.set()
         self.sinks = sinks
         self.stats = StatsCollector(key)
         self.tracker = None
@@ -187,14 +203,33 @@ class StageThreads:
     def detect_loop(self) -> None:
         inbox, outbox = self.queues[0], self.queues[1]
         while (item := self.get(inbox)) is not None:
+            if item.frame is not None and item.slot.live:
+                item = self.newest_when_pose_is_free(inbox, item)
             if item.frame is not None:
                 models, slot = self.models, item.slot
                 if slot.schedule is None or slot.schedule.every != models.config.interval:
                     slot.schedule = DetectionSchedule(models.config.interval)
                 if slot.schedule.due():
                     item.detections = self.detect(models, item)
+                if slot.live:
+                    slot.pose_free.clear()
             if not self.put(outbox, item):
                 return
+
+    def newest_when_pose_is_free(self, inbox: StageQueue, item: Item) -> Item:
+        """Live latency: a live source's frame waits here until the pose model has finished the
+        source's previous frame, then the newest frame captured meanwhile goes on instead (the held
+        one counts as dropped). Waiting behind the running model instead would put a frame on screen
+        up to one inference older. Bounded, so a frame lost on the way cannot stall the source."""
+        slot, deadline = item.slot, time.monotonic() + LIVE_WAIT_LIMIT
+        while not slot.pose_free.wait(POLL):
+            if self.stop.is_set() or slot.removed.is_set() or time.monotonic() > deadline:
+                break
+        newer = inbox.take_newest(slot)
+        if newer is None:
+            return item
+        slot.dropped += 1
+        return newer
 
     def detect(self, models: Models, item: Item) -> list:
         """Run the detector on the item's frame (the detect stage, or the pose stage when a frame
@@ -262,6 +297,7 @@ class StageThreads:
             item.poses = list(item_poses)
             item.slot.previous_poses = item.poses
             item.slot.stats.add_latency("pose", elapsed)
+            item.slot.pose_free.set()
 
     def track_loop(self) -> None:
         inbox, outbox = self.queues[2], self.queues[3]
