@@ -1,6 +1,7 @@
 """The stage threads' batching rule, checked item by item (the threads themselves: test_pipeline.py),
 and the live rule: a live source's newest frame replaces its waiting one."""
 
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -86,3 +87,29 @@ def test_an_end_marker_never_replaces_a_frame():
     queue.put(Item(camera, frame="c0"))
     queue.put(Item(camera))  # the end of the source travels behind its last frame
     assert [item.frame for item in list(queue.queue)] == ["c0", None] and camera.dropped == 0
+
+
+def test_a_live_frame_waits_for_the_pose_model_and_the_newest_frame_goes_on_instead():
+    """While the model works on a live source's frame, the next frame is held at the detect stage;
+    when the model is free, the newest frame captured meanwhile goes on and the held ones count as
+    dropped, so what reaches the screen is as fresh as the model allows."""
+    work = StageThreads(PipelineConfig(queue_size=8), None, None, None)
+    camera = Slot("cam", SimpleNamespace(is_live=True), [])
+    assert camera.live
+    held = frame(camera, 1)
+    for index in (2, 3, 4):
+        work.queues[0].put(frame(camera, index))
+    camera.pose_free.clear()  # frame 0 is in the model
+    threading.Timer(0.2, camera.pose_free.set).start()
+    chosen = work.newest_when_pose_is_free(work.queues[0], held)
+    assert chosen.frame.index == 4 and camera.dropped == 3
+    assert work.queues[0].empty()
+
+
+def test_a_live_frame_goes_on_at_once_when_the_model_is_free_and_nothing_newer_waits():
+    work = StageThreads(PipelineConfig(queue_size=8), None, None, None)
+    camera = Slot("cam", SimpleNamespace(is_live=True), [])
+    held = frame(camera, 1)
+    work.queues[0].put(Item(camera))  # its end marker stays where it is
+    assert work.newest_when_pose_is_free(work.queues[0], held) is held
+    assert camera.dropped == 0 and work.queues[0].qsize() == 1
