@@ -59,6 +59,7 @@ def apply_zoo_defaults(args: argparse.Namespace, say=None) -> None:
         and not args.checkpoint.exists()
     ):
         args.checkpoint = None
+        say("--checkpoint none: the model is untrained, poses are meaningless")
     elif args.checkpoint is None:
         name, line = default_checkpoint()
         args.checkpoint = name

@@ -58,7 +58,7 @@ def build_estimator(config: PipelineConfig):
 
     model, trained, decode = build_model(config)
     if not trained:
-        log.warning("no checkpoint given: the model has untrained weights, poses are meaningless")
+        log.info("no checkpoint: untrained weights (the command line has said so, outputs carry it)")
     return PoseEstimator(
         model,
         backend=config.backend,
