@@ -396,6 +396,10 @@ class MainWindow(QMainWindow):
         if not self.views and text:
             self._placeholder.set_message(text[:1].upper() + text[1:])
 
+    def _placeholder_is_loading(self) -> bool:
+        """The empty view says the model is loading: the window's own text or the worker's busy line."""
+        return self._placeholder.message().lower().startswith("loading")
+
     def _stopped(self) -> None:
         self._set_running(False)
         self.show_message("stopped")
@@ -405,7 +409,7 @@ class MainWindow(QMainWindow):
         self.model_panel.show_config(config, info)
         self.display_panel.show_config(config)
         self.banner.setVisible(not info.trained)
-        if self._placeholder.message() == LOADING_TEXT:  # the model is in: ready for a source
+        if self._placeholder_is_loading():  # the model is in: ready for a source
             self._placeholder.set_message(IDLE_TEXT)
             if not self.views:
                 self.show_message("Open a webcam, stream or file to start.")
