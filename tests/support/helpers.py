@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.runtime.folding import randomize_batchnorm  # noqa: F401  (its home is core now; kept importable here)
-
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("POSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 # In CI every system tool a test needs is installed by .ci/run, so a missing one is a failure there.

@@ -6,11 +6,7 @@ import torch
 from torch import nn
 
 from core.model.hrnet import build_model
-from core.runtime.folding import fold_batchnorm, randomize_batchnorm
-
-
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
+from core.runtime.folding import fold_batchnorm, randomize_batchnorm, relative_error
 
 
 def test_folding_removes_every_batchnorm_and_keeps_the_output():
