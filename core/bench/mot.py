@@ -240,10 +240,10 @@ def synthetic_scene(people: int, frames: int, seed: int = 0) -> list[list[Detect
 
 
 def time_update(
-    people: int, frames: int = 200, warmup: int = 20, repeats: int = 5
+    people: int, frames: int = 200, warmup: int = 20, repeats: int = 5, kalman: str = "numpy"
 ) -> tuple[float, float, float]:
     """Median ms per tracker update as (wall clock, process CPU time), and median ms of
-    linear_sum_assignment alone on a people × people matrix (CPU time).
+    linear_sum_assignment alone on a people × people matrix (CPU time); `kalman` is the filter engine.
 
     CPU time is what the update itself costs; on a machine shared with other work the wall clock also
     counts time spent waiting for a core, so both are reported.
@@ -251,7 +251,7 @@ def time_update(
     scene = synthetic_scene(people, frames + warmup)
     wall, cpu = [], []
     for _ in range(repeats):
-        tracker = Tracker(TrackerConfig())
+        tracker = Tracker(TrackerConfig(kalman=kalman))
         for detections in scene[:warmup]:
             tracker.update(detections)
         start_wall, start_cpu = time.perf_counter(), time.process_time()
@@ -333,10 +333,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nTracker update time per frame (median of {args.repeats} runs of 200 frames after 20 warm-up)"
         )
-        print(f"{'people':>6} {'wall ms':>8} {'CPU ms':>7} {'CPU us/person':>14} {'assignment alone ms':>20}")
+        print(
+            f"{'people':>6} {'kalman':>8} {'wall ms':>8} {'CPU ms':>7} {'CPU us/person':>14} "
+            f"{'assignment alone ms':>20}"
+        )
         for people in (5, 20, 50):
-            wall_ms, cpu_ms, lsa_ms = time_update(people, repeats=args.repeats)
-            print(f"{people:>6} {wall_ms:8.3f} {cpu_ms:7.3f} {1000 * cpu_ms / people:14.1f} {lsa_ms:20.4f}")
+            for kalman in ("numpy", "filterpy"):  # interleaved, so both see the same machine load
+                wall_ms, cpu_ms, lsa_ms = time_update(people, repeats=args.repeats, kalman=kalman)
+                print(
+                    f"{people:>6} {kalman:>8} {wall_ms:8.3f} {cpu_ms:7.3f} {1000 * cpu_ms / people:14.1f} "
+                    f"{lsa_ms:20.4f}"
+                )
     return 0
 
 

@@ -26,11 +26,12 @@ timestamps given to `update` (capture time for live sources, presentation time f
 for MOTChallenge files), so the tracker behaves the same at 5 or 50 frames per second and across
 irregular gaps.
 
-Every track owns one filterpy KalmanFilter (core.track.kalman.BoxKalman); keypoints of Pose observations
-are smoothed per joint by a One-Euro filter (core.track.smoothing).
+Every track owns one box filter (core.track.kalman), stepped for all tracks of a frame in one numpy
+call; keypoints of Pose observations are smoothed per joint by a One-Euro filter (core.track.smoothing).
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,7 +40,7 @@ from core.errors import UserError
 from core.records import Detection, Pose, Track
 from core.track.config import TrackerConfig
 from core.track.distances import INFEASIBLE, assign, combined_cost, direction_cost, oks_matrix
-from core.track.kalman import BoxKalman, box_estimates
+from core.track.kalman import ENGINES, box_estimates, mahalanobis_all
 from core.track.smoothing import OneEuroFilter
 
 
@@ -47,7 +48,9 @@ class _Track:
     """The tracker's private state for one person."""
 
     def __init__(self, box: np.ndarray, score: float, frame: int, time: float, config: TrackerConfig):
-        self.kalman = BoxKalman(box, config.position_weight, config.velocity_noise, config.position_noise)
+        self.kalman = ENGINES[config.kalman](
+            box, config.position_weight, config.velocity_noise, config.position_noise
+        )
         self.id = 0  # public id, given on confirmation
         self.state = "tentative"
         self.hits = self.streak = 1
@@ -62,10 +65,6 @@ class _Track:
         self.smoother = (
             OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         )
-
-    def predict(self, dt: float) -> None:
-        self.kalman.predict(dt)
-        self.missed += 1
 
     def heading(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(start, displacement to the last observed centre) from the newest observation at least
@@ -93,6 +92,16 @@ class _Track:
         return moved
 
 
+@dataclass
+class _Pairs:
+    """This frame's tracks (rows) against its observations (columns), shared by the matching rounds."""
+
+    iou: np.ndarray
+    oks: np.ndarray | None  # NaN where either side has no pose
+    blocked: np.ndarray  # height change too large, or outside a lost track's Kalman gate
+    turn: np.ndarray  # extra cost of turning the track's heading
+
+
 class Tracker:
     """`update(observations, timestamp) -> confirmed tracks matched in this frame`; one call per frame
     the tracker sees (frames dropped before it are never passed, so they never count as misses)."""
@@ -104,6 +113,7 @@ class Tracker:
         self._offset = 0.0  # added to timestamps after a source's clock went backwards
         self._tracks: list[_Track] = []
         self._next_id = 1
+        self._engine = ENGINES[self.config.kalman]
 
     @property
     def tracks(self) -> list[Track]:
@@ -118,8 +128,9 @@ class Tracker:
         dt = self._advance_clock(timestamp)
         time = self.time
         for track in self._tracks:
-            track.predict(dt)
-        predicted = box_estimates([t.kalman for t in self._tracks])
+            track.missed += 1
+        self._engine.predict_all([t.kalman for t in self._tracks], dt)
+        table = self._pair_table(box_estimates([t.kalman for t in self._tracks]), boxes, keypoints)
         high = np.flatnonzero(scores >= c.high_score)
         low = np.flatnonzero((scores >= c.low_score) & (scores < c.high_score))
         recent = [i for i, t in enumerate(self._tracks) if t.state == "confirmed"]  # seen last frame
@@ -128,23 +139,26 @@ class Tracker:
 
         # Round 1: confident observations vs confirmed and lost tracks (cascade: confirmed first).
         if c.cascade:
-            matches, rest_recent, rest = self._match(recent, high, predicted, boxes, keypoints, c.min_iou)
-            pairs, _, rest = self._match(lost, rest, predicted, boxes, keypoints, c.min_iou)
+            matches, rest_recent, rest = self._match(recent, high, table, c.min_iou)
+            pairs, _, rest = self._match(lost, rest, table, c.min_iou)
             matches += pairs
         else:
-            matches, rest_all, rest = self._match(recent + lost, high, predicted, boxes, keypoints, c.min_iou)
+            matches, rest_all, rest = self._match(recent + lost, high, table, c.min_iou)
             rest_recent = [t for t in rest_all if self._tracks[t].state == "confirmed"]
         # Round 2 (ByteTrack): weak observations vs confirmed tracks still unmatched.
-        pairs, _, _ = self._match(rest_recent, low, predicted, boxes, None, c.low_min_iou)
+        pairs, _, _ = self._match(rest_recent, low, table, c.low_min_iou, poses=False)
         matches += pairs
         # Round 3: remaining confident observations vs tentative tracks.
-        pairs, _, rest = self._match(tentative, rest, predicted, boxes, keypoints, c.min_iou)
+        pairs, _, rest = self._match(tentative, rest, table, c.min_iou)
         matches += pairs
 
+        self._observe([self._tracks[t] for t, _ in matches], [o for _, o in matches], boxes, time)
         confirming: list[_Track] = []
         for t, o in matches:
             track = self._tracks[t]
-            self._observe(track, boxes[o], scores[o], None if keypoints is None else keypoints[o], time)
+            track.score = float(scores[o])
+            if keypoints is not None:
+                self._set_keypoints(track, keypoints[o], time)
             if track.state == "tentative" and track.streak >= c.min_hits:
                 confirming.append(track)
         self._relink(confirming)
@@ -205,16 +219,39 @@ class Tracker:
         track.state, track.streak = "lost", 0
         return self.time - track.last_time <= self.config.max_age
 
+    def _pair_table(self, predicted: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None) -> _Pairs:
+        """Every track (at its predicted box) against every observation, once a frame for all rounds."""
+        c = self.config
+        iou = iou_matrix(predicted, boxes)
+        oks = None
+        if keypoints is not None and len(self._tracks) and len(boxes):
+            poses = [t.predicted_keypoints(box) for t, box in zip(self._tracks, predicted, strict=True)]
+            with_pose = [k for k, pose in enumerate(poses) if pose is not None]
+            if with_pose:
+                oks = np.full(iou.shape, np.nan)
+                oks[with_pose] = oks_matrix(
+                    np.stack([poses[k] for k in with_pose]), keypoints, boxes, c.keypoint_threshold
+                )
+        blocked = np.zeros(iou.shape, bool)
+        if c.max_height_change > 0 and iou.size:
+            heights = boxes[:, 3] - boxes[:, 1], predicted[:, 3] - predicted[:, 1]
+            ratio = np.log(heights[0][None, :] / heights[1][:, None])
+            blocked |= np.abs(ratio) > c.max_height_change
+        if c.gate_chi2 > 0 and iou.size:
+            gated = [
+                row
+                for row, track in enumerate(self._tracks)
+                if track.state == "lost" or (c.gate_tracked and track.state == "confirmed")
+            ]
+            distances = mahalanobis_all([self._tracks[row].kalman for row in gated], boxes)
+            blocked[gated] |= distances > c.gate_chi2
+        turn = self._turn_costs(boxes) if c.direction_weight > 0 and iou.size else np.zeros(iou.shape)
+        return _Pairs(iou, oks, blocked, turn)
+
     def _match(
-        self,
-        track_idx: list[int],
-        obs_idx: np.ndarray,
-        track_boxes: np.ndarray,
-        boxes: np.ndarray,
-        keypoints: np.ndarray | None,
-        min_iou: float,
+        self, track_idx: list[int], obs_idx: np.ndarray, table: _Pairs, min_iou: float, poses: bool = True
     ) -> tuple[list[tuple[int, int]], list[int], np.ndarray]:
-        """Hungarian matching of some tracks to some observations.
+        """Hungarian matching of some tracks to some observations (`poses`: blend in OKS where known).
 
         Returns (pairs of indices into self._tracks and observations, unmatched tracks, unmatched
         observations).
@@ -223,28 +260,11 @@ class Tracker:
         if len(track_idx) == 0 or len(obs_idx) == 0:
             return [], list(track_idx), obs_idx
         c = self.config
-        tb, ob = track_boxes[track_idx], boxes[obs_idx]
-        iou = iou_matrix(tb, ob)
-        oks = None
-        if keypoints is not None:
-            poses = [self._tracks[t].predicted_keypoints(track_boxes[t]) for t in track_idx]
-            with_pose = [k for k, p in enumerate(poses) if p is not None]
-            if with_pose:
-                oks = np.full(iou.shape, np.nan)
-                oks[with_pose] = oks_matrix(
-                    np.stack([poses[k] for k in with_pose]), keypoints[obs_idx], ob, c.keypoint_threshold
-                )
-        cost = combined_cost(iou, oks, c.oks_weight, min_iou, c.min_oks)
-        if c.max_height_change > 0:
-            ratio = np.log((ob[:, 3] - ob[:, 1])[None, :] / (tb[:, 3] - tb[:, 1])[:, None])
-            cost[np.abs(ratio) > c.max_height_change] = INFEASIBLE
-        if c.direction_weight > 0:
-            self._add_direction(cost, track_idx, ob)
-        if c.gate_chi2 > 0:
-            for row, t in enumerate(track_idx):
-                track = self._tracks[t]
-                if track.state == "lost" or (c.gate_tracked and track.state == "confirmed"):
-                    cost[row, track.kalman.mahalanobis(ob) > c.gate_chi2] = INFEASIBLE
+        block = np.ix_(track_idx, obs_idx)
+        oks = table.oks[block] if poses and table.oks is not None else None
+        cost = combined_cost(table.iou[block], oks, c.oks_weight, min_iou, c.min_oks)
+        cost[table.blocked[block]] = INFEASIBLE
+        cost = np.where(cost < INFEASIBLE, cost + table.turn[block], cost)
         pairs, rows, cols = assign(cost)
         return (
             [(track_idx[r], int(obs_idx[o])) for r, o in pairs],
@@ -252,57 +272,64 @@ class Tracker:
             obs_idx[cols],
         )
 
-    def _add_direction(self, cost: np.ndarray, track_idx: list[int], ob: np.ndarray) -> None:
-        """Momentum: feasible pairs cost more the more the box would turn the track's observed heading."""
+    def _turn_costs(self, boxes: np.ndarray) -> np.ndarray:
+        """Momentum (tracks, observations): a pair costs more the more the box would turn the track's
+        observed heading; tracks without a heading yet cost nothing extra."""
         c = self.config
+        extra = np.zeros((len(self._tracks), len(boxes)))
         rows, starts, headings, heights = [], [], [], []
-        for row, t in enumerate(track_idx):
-            heading = self._tracks[t].heading()
+        for row, track in enumerate(self._tracks):
+            heading = track.heading()
             if heading is not None:
                 rows.append(row)
                 starts.append(heading[0])
                 headings.append(heading[1])
-                heights.append(self._tracks[t].box[3] - self._tracks[t].box[1])
+                heights.append(track.box[3] - track.box[1])
         if not rows:
-            return
-        headings_ = np.array(headings)
+            return extra
+        heading_ = np.array(headings)
         noise = c.position_weight * np.maximum(heights, 1.0)
         # A displacement between two observations has noise √2·noise; count the heading in full once
         # the track moved three of those (a standing person has no direction).
-        confidence = np.minimum(1.0, np.linalg.norm(headings_, axis=1) / (3 * math.sqrt(2) * noise))
-        moves = ((ob[:, :2] + ob[:, 2:]) / 2)[None] - np.array(starts)[:, None]
-        extra = c.direction_weight * confidence[:, None] * direction_cost(headings_, moves)
-        block = cost[rows]
-        cost[rows] = np.where(block < INFEASIBLE, block + extra, block)
+        confidence = np.minimum(1.0, np.linalg.norm(heading_, axis=1) / (3 * math.sqrt(2) * noise))
+        moves = ((boxes[:, :2] + boxes[:, 2:]) / 2)[None] - np.array(starts)[:, None]
+        extra[rows] = c.direction_weight * confidence[:, None] * direction_cost(heading_, moves)
+        return extra
 
-    def _observe(
-        self, track: _Track, box: np.ndarray, score: float, keypoints: np.ndarray | None, time: float
-    ) -> None:
-        gap = self.frame - track.last_frame
-        if self.config.reupdate and gap > 1:
-            # OC-SORT's re-update: replay the gap with boxes interpolated between the last observation
-            # and this one, so the velocity learnt while lost reflects the real motion, not a guess.
-            step_time = (time - track.last_time) / gap
-            track.kalman.restore(track.last_state)
-            for step in range(1, gap):
-                track.kalman.predict(step_time)
-                track.kalman.update(track.box + (box - track.box) * step / gap)
-            track.kalman.predict(step_time)
-        track.kalman.update(box)
-        track.last_state = (
-            track.kalman.snapshot() if self.config.reupdate else (track.kalman.kf.x.copy(), None)
-        )
-        track.last_frame, track.last_time = self.frame, time
-        track.remember(time, box, self.config.direction_time)
-        track.box = box.copy()
-        track.score = float(score)
-        track.hits += 1
-        track.streak += 1
-        track.missed = 0
-        if keypoints is not None:
-            self._set_keypoints(track, keypoints, time)
-        if track.state == "lost":
-            track.state = "confirmed"
+    def _observe(self, tracks: list[_Track], observed: list[int], boxes: np.ndarray, time: float) -> None:
+        """Correct the matched tracks' filters with their boxes (all in one step) and note the match."""
+        c = self.config
+        if c.reupdate:
+            # OC-SORT's re-update: a track matched after missing frames replays the gap with boxes
+            # interpolated between its last observation and this one, so the velocity learnt while
+            # lost reflects the real motion, not a guess; its filter ends predicted to this frame, as
+            # the others. Tracks with the same gap replay together.
+            replays: dict[tuple[int, float], list[tuple[_Track, np.ndarray]]] = {}
+            for track, o in zip(tracks, observed, strict=True):
+                gap = self.frame - track.last_frame
+                if gap > 1:
+                    replays.setdefault((gap, time - track.last_time), []).append((track, boxes[o]))
+            for (gap, elapsed), group in replays.items():
+                filters = [track.kalman for track, _ in group]
+                for track, _ in group:
+                    track.kalman.restore(track.last_state)
+                starts = np.array([track.box for track, _ in group])
+                ends = np.array([box for _, box in group])
+                for step in range(1, gap):
+                    self._engine.predict_all(filters, elapsed / gap)
+                    self._engine.update_all(filters, starts + (ends - starts) * step / gap)
+                self._engine.predict_all(filters, elapsed / gap)
+        self._engine.update_all([t.kalman for t in tracks], boxes[observed])
+        for track, o in zip(tracks, observed, strict=True):
+            track.last_state = track.kalman.snapshot() if c.reupdate else (track.kalman.x.copy(), None)
+            track.last_frame, track.last_time = self.frame, time
+            track.remember(time, boxes[o], c.direction_time)
+            track.box = boxes[o].copy()
+            track.hits += 1
+            track.streak += 1
+            track.missed = 0
+            if track.state == "lost":
+                track.state = "confirmed"
 
     def _relink(self, confirming: list[_Track]) -> None:
         """Tracks confirmed this frame take the id of a lost track whose extrapolated path they continue.
@@ -318,7 +345,7 @@ class Tracker:
             for j, old in enumerate(lost):
                 gap = self.time - old.last_time
                 old_h = old.box[3] - old.box[1]
-                expected = (old.box[:2] + old.box[2:]) / 2 + old.last_state[0][4:6, 0] * gap
+                expected = (old.box[:2] + old.box[2:]) / 2 + old.last_state[0][4:6] * gap
                 for i, new in enumerate(confirming):
                     if old.last_frame >= new.first_frame:
                         continue

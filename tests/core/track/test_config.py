@@ -24,6 +24,7 @@ from core.track import TrackerConfig
         ("keypoint_threshold", float("-inf")),
         ("smoothing", "yes"),
         ("output_box", "kalman"),
+        ("kalman", "scipy"),
         ("low_score", 0.8),  # above high_score 0.6
     ],
 )

@@ -273,3 +273,17 @@ def test_pose_tracks_carry_keypoints_smoothed_on_request(smoothing):
 def test_bad_input_is_rejected(observation, message):
     with pytest.raises(UserError, match=message):
         Tracker().update([observation])
+
+
+def test_the_numpy_and_filterpy_kalman_engines_give_the_same_tracks(shared_data):
+    from core.track import detections_by_frame, load_detections
+
+    detections = load_detections(shared_data / "mot15" / "TUD-Campus" / "det.txt")
+    runs = []
+    for engine in ("numpy", "filterpy"):
+        tracker, rows = Tracker(TrackerConfig(kalman=engine)), []
+        for number, frame in detections_by_frame(detections):
+            rows += [(number, t.id, *t.box) for t in tracker.update(frame, timestamp=number / 25)]
+        runs.append(np.array(rows))
+    assert len(runs[0]) > 250  # TUD-Campus: 71 frames, up to 6 people
+    assert runs[0].shape == runs[1].shape and np.allclose(runs[0], runs[1], atol=1e-6)
