@@ -1,6 +1,6 @@
 """`run.py mot`: the tracker alone on MOTChallenge detections, MOTChallenge results out.
 
-    python run.py mot --det TUD-Campus/det.txt --out tracks.txt [--max-age 30 ...]
+    python run.py mot --det TUD-Campus/det.txt --out tracks.txt [--max-age 3s ...]
     python run.py mot --det mot15/ --out results/      # every sequence folder holding det.txt
 
 Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); defaults are the config's.

@@ -148,9 +148,28 @@ def add_detection_arguments(
     return group
 
 
-def _tracker_type(flag: str, default):
+def number_with_unit(name: str, unit: str, note: str, example: float = 3):
+    """An argparse `type` for a number whose unit changed between versions: it must be written with the
+    unit (`3s`), so a value written for the old unit is one line saying so instead of a silent change
+    of meaning (30 frames read as 30 seconds)."""
+    parse_number = number(name)
+
+    def parse(text: str) -> float:
+        stripped = text.strip()
+        if not stripped.endswith(unit) or not stripped[: -len(unit)].strip():
+            raise UserError(f"{name} needs its unit, e.g. {name} {example:g}{unit}; {note}, got {text!r}")
+        return parse_number(stripped[: -len(unit)].strip())
+
+    return parse
+
+
+def _tracker_type(flag: str, default, field: dataclasses.Field | None = None):
     """The argparse type of one tracker option: a finite number (TrackerConfig checks its range, so the
-    ranges live in one place, beside the defaults they bound)."""
+    ranges live in one place, beside the defaults they bound), written with its unit where the unit
+    changed (`cli_unit` in the field's metadata)."""
+    if field is not None and "cli_unit" in field.metadata:
+        note = field.metadata["unit"].split(";")[-1].strip()
+        return number_with_unit(flag, field.metadata["cli_unit"], note, default)
     if isinstance(default, int):
         return whole_number(flag, -(2**62))
     if isinstance(default, float):
@@ -163,8 +182,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
 
     group = parser.add_argument_group(
-        "tracker (defaults and why: core/track/config.py TrackerConfig; times are in seconds, "
-        "--max-age (at most 60) and --relink-growth (at most 2) counted frames in earlier versions)"
+        "tracker (defaults and why: core/track/config.py TrackerConfig; times are in seconds; "
+        "--max-age and --relink-growth counted frames in earlier versions, so they take their unit: "
+        "--max-age 3s --relink-growth 0.25/s)"
     )
     defaults = TrackerConfig()
     for field in dataclasses.fields(TrackerConfig):
@@ -182,11 +202,11 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             group.add_argument(
                 flag,
-                type=_tracker_type(flag, default),
+                type=_tracker_type(flag, default, field),
                 default=default,
                 dest=field.name,
                 metavar=field.name.upper(),
-                help=f"({unit}default {default:g})"
+                help=f"({unit}default {default:g}{field.metadata.get('cli_unit', '')})"
                 if isinstance(default, float)
                 else f"({unit}default {default})",
             )

@@ -16,9 +16,10 @@ RELINK_GROWTH_LIMIT = 2.0
 UNIT_CHANGE = "counted frames before the tracker worked in seconds; give seconds"
 
 
-def _in(unit: str) -> dict:
-    """Field metadata naming a setting's unit (shown by the CLI's help)."""
-    return {"unit": unit}
+def _in(unit: str, cli_unit: str | None = None) -> dict:
+    """Field metadata naming a setting's unit (shown by the CLI's help); `cli_unit` is the suffix the
+    command line requires because the unit changed (core.cli.options.number_with_unit)."""
+    return {"unit": unit} if cli_unit is None else {"unit": unit, "cli_unit": cli_unit}
 
 
 @dataclass
@@ -87,7 +88,7 @@ class TrackerConfig:
     max_height_change: float = field(default=0.3, metadata=_in("log of the height ratio"))
     min_hits: int = field(default=3, metadata=_in("matches in a row"))
     max_age: float = field(
-        default=3.0, metadata=_in("seconds, at most 60; counted frames in earlier versions")
+        default=3.0, metadata=_in("seconds, at most 60; it counted frames in earlier versions", "s")
     )
     gate_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
     gate_tracked: bool = False
@@ -98,7 +99,8 @@ class TrackerConfig:
     relink: bool = True
     relink_distance: float = field(default=0.5, metadata=_in("box heights"))
     relink_growth: float = field(
-        default=0.25, metadata=_in("box heights per second, at most 2; per frame in earlier versions")
+        default=0.25,
+        metadata=_in("box heights per second, at most 2; it was per frame in earlier versions", "/s"),
     )
     relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
     position_weight: float = field(default=1.0 / 20.0, metadata=_in("box heights"))

@@ -37,7 +37,7 @@ def test_folders_give_one_row_per_sequence_and_overall(shared_data, tmp_path, ca
             (data / name / kind).mkdir(parents=True)
             shutil.copy(shared_data / "mot15" / name / f"{kind}.txt", data / name / kind / f"{kind}.txt")
     assert (
-        run.main(["mot", "--det", str(data), "--out", str(tmp_path / "res"), "--quiet", "--max-age", "1.5"])
+        run.main(["mot", "--det", str(data), "--out", str(tmp_path / "res"), "--quiet", "--max-age", "1.5s"])
         == 0
     )
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["TUD-Campus.txt", "TUD-Stadtmitte.txt"]

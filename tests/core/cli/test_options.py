@@ -44,3 +44,28 @@ def test_number_accepts_its_range_and_refuses_nan_inf_and_the_rest_in_one_line()
         with pytest.raises(UserError) as caught:
             parse(text)
         assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_options_whose_unit_changed_must_be_written_with_it():
+    from core.cli.options import number_with_unit
+
+    seconds = number_with_unit("--max-age", "s", "it counted frames in earlier versions")
+    assert seconds("3s") == 3.0 and seconds("0.5 s") == 0.5
+    for text in ("30", "s", "3 frames", "inf s"):
+        with pytest.raises(UserError, match="--max-age") as caught:
+            seconds(text)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(UserError, match="counted frames"):
+        seconds("30")
+
+
+def test_the_tracker_options_take_seconds_with_their_unit():
+    import argparse
+
+    from core.cli.options import add_tracker_arguments, tracker_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_tracker_arguments(parser)
+    config = tracker_config_from_args(parser.parse_args(["--max-age", "1.5s", "--relink-growth", "0.5/s"]))
+    assert config.max_age == 1.5 and config.relink_growth == 0.5
+    assert tracker_config_from_args(parser.parse_args([])).max_age == 3.0

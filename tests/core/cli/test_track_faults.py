@@ -215,7 +215,8 @@ def test_a_truncated_video_is_an_error_unless_partial_videos_are_accepted(tmp_pa
     [
         ("--position-weight", "nan", ("--position-weight", "finite")),
         ("--new-track-score", "1.5", ("new_track_score", "at most 1")),
-        ("--max-age", "-1", ("max_age", ">= 0")),
+        ("--max-age", "90s", ("max_age", "at most 60")),
+        ("--max-age", "30", ("--max-age needs its unit", "3s", "counted frames")),
         ("--max-frames", "0", ("--max-frames", "at least 1")),
         ("--width", "inf", ("--width", "whole number")),
     ],
