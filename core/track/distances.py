@@ -79,12 +79,31 @@ def gate(cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return np.where(allowed, cost, INFEASIBLE)
 
 
-def assign(cost: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
-    """Minimum-cost matching without infeasible pairs: (pairs, unmatched rows, unmatched columns)."""
+def assign(
+    cost: np.ndarray, unmatched: float | None = None
+) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """Minimum-cost matching without infeasible pairs: (pairs, unmatched rows, unmatched columns).
+
+    With `unmatched`, leaving a row or a column unmatched costs that much (the matrix is extended with
+    one dummy per row and per column, as lapjv's `extend_cost`), so a pair is taken only where it is
+    worth more than leaving both sides alone: with costs 1 - similarity and `unmatched` 0.5 the
+    matching maximises the total similarity. Without it the solver first matches as many pairs as it
+    can, so a gated-out pair can push a good pair aside for two poor ones (a swap).
+    """
     rows_n, cols_n = cost.shape
     if rows_n == 0 or cols_n == 0:
         return [], np.arange(rows_n), np.arange(cols_n)
-    rows, cols = linear_sum_assignment(cost)
+    if unmatched is None:
+        rows, cols = linear_sum_assignment(cost)
+    else:
+        extended = np.full((rows_n + cols_n, cols_n + rows_n), INFEASIBLE)
+        extended[:rows_n, :cols_n] = cost
+        extended[np.arange(rows_n), cols_n + np.arange(rows_n)] = unmatched
+        extended[rows_n + np.arange(cols_n), np.arange(cols_n)] = unmatched
+        extended[rows_n:, cols_n:] = 0.0
+        rows, cols = linear_sum_assignment(extended)
+        real = (rows < rows_n) & (cols < cols_n)
+        rows, cols = rows[real], cols[real]
     keep = cost[rows, cols] < INFEASIBLE
     pairs = list(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))
     matched_rows = np.zeros(rows_n, bool)

@@ -43,6 +43,11 @@ from core.track.distances import INFEASIBLE, assign, combined_cost, direction_co
 from core.track.kalman import ENGINES, box_estimates, mahalanobis_all
 from core.track.smoothing import OneEuroFilter
 
+# What leaving a track or an observation unmatched costs in a matching round: half of a pair without any
+# similarity (cost 1), so each pair taken must be worth its cost and the round maximises the summed
+# similarity, instead of first matching as many pairs as the gates allow.
+UNMATCHED = 0.5
+
 
 class _Track:
     """The tracker's private state for one person."""
@@ -265,7 +270,7 @@ class Tracker:
         cost = combined_cost(table.iou[block], oks, c.oks_weight, min_iou, c.min_oks)
         cost[table.blocked[block]] = INFEASIBLE
         cost = np.where(cost < INFEASIBLE, cost + table.turn[block], cost)
-        pairs, rows, cols = assign(cost)
+        pairs, rows, cols = assign(cost, UNMATCHED)
         return (
             [(track_idx[r], int(obs_idx[o])) for r, o in pairs],
             [track_idx[r] for r in rows],

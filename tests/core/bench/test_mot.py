@@ -23,6 +23,9 @@ def test_keep_rules_choose_frames():
     assert 400 < len(draw) < 600 and np.array_equal(draw, half.frames(1000, seed=1))
     assert not np.array_equal(draw, half.frames(1000, seed=2))
     assert not np.array_equal(draw, half.frames(1000, seed=1, stream=1))  # each sequence its own draw
+    phases = parse_keep("every:3").phases()
+    assert [phase.frames(8).tolist() for phase in phases] == [[1, 4, 7], [2, 5, 8], [3, 6]]
+    assert half.phases() == [half]
 
 
 @pytest.mark.parametrize("text", ["some", "every:0", "every:x", "random:0", "random:1.5", "all:2"])
@@ -53,3 +56,12 @@ def test_bad_options_are_one_error_line(capsys, shared_data):
         main(["--fps", "0", "--data", str(shared_data / "mot15")])
     with pytest.raises(UserError, match="--seed"):
         main(["--seed", "a", "--data", str(shared_data / "mot15")])
+
+
+def test_every_nth_frame_from_each_start_gets_a_row_and_a_mean(shared_data):
+    rows = frame_drop(shared_data / "mot15", [parse_keep("every:2")], seeds=[0], phases=True)
+    assert [label for label, _, _ in rows] == ["every:2 from 1", "every:2 from 2"]
+    assert rows[0][2].gt + rows[1][2].gt == pytest.approx(
+        frame_drop(shared_data / "mot15", [KeepRule("all")], seeds=[0])[0][2].gt
+    )  # the two phases split the frames
+    assert format_frame_drop(rows).splitlines()[-1].startswith("every:2 mean of 2")

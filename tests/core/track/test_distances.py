@@ -75,6 +75,20 @@ def test_assign_drops_infeasible_pairs():
     assert pairs == [] and cols.tolist() == [0, 1, 2]
 
 
+def test_a_good_pair_is_not_given_up_to_match_more_pairs():
+    # Track 0 fits observation 0 well and observation 1 poorly; observation 1 fits nobody else, and
+    # track 1 fits observation 0 poorly. Matching as many pairs as possible swaps them; leaving a side
+    # unmatched at half a zero-similarity pair keeps the good pair and leaves the rest alone.
+    cost = np.array([[0.2, 0.8], [0.65, INFEASIBLE]])
+    swapped, _, _ = assign(cost)
+    assert sorted(swapped) == [(0, 1), (1, 0)]
+    pairs, rows, cols = assign(cost, unmatched=0.5)
+    assert pairs == [(0, 0)] and rows.tolist() == [1] and cols.tolist() == [1]
+    # Two fair pairs still beat one good pair when together they are worth more.
+    fair = np.array([[0.3, 0.4], [0.35, 0.9]])
+    assert sorted(assign(fair, unmatched=0.5)[0]) == [(0, 1), (1, 0)]
+
+
 def test_direction_cost_is_the_turn_as_a_fraction_of_a_u_turn():
     moves = np.array([[[10.0, 0.0], [0.0, 3.0], [-5.0, 0.0], [0.0, 0.0]]])
     cost = direction_cost(np.array([[2.0, 0.0]]), moves)
