@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from core.errors import UserError
+from core.track.kalman import POSITION_NOISE, POSITION_WEIGHT, VELOCITY_NOISE
 
 # Longest sane max_age: a lost person's predicted path means little after a minute. Until the tracker
 # worked in seconds, max_age counted frames (30 was common); such a value read as seconds is this large.
@@ -65,8 +66,9 @@ class TrackerConfig:
       track's box no longer overlaps, keeps her id. Half a height is where a detection of the same
       person lands; 0.25 h/s (0.4 m/s) is the spread of walking speeds.
     - position_weight 1/20 of the box height: detection noise (DeepSORT's). position_noise 1/20 h per
-      √s and velocity_noise 0.3 h/s per √s: the Kalman process noise in time, see core.track.kalman
-      (a walker's velocity changes by ~0.5 m/s within a second; the box centre sways ~8 cm a second).
+      √s and velocity_noise 0.05 h/s per √s: the Kalman process noise in time, see core.track.kalman
+      (the box centre sways ~8 cm a second; a walker's velocity drifts by ~9 cm/s within a second).
+      Scenes of sudden manoeuvres at low frame rates (sport, people running) do better with 0.3.
     - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
@@ -103,9 +105,9 @@ class TrackerConfig:
         metadata=_in("box heights per second, at most 2; it was per frame in earlier versions", "/s"),
     )
     relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
-    position_weight: float = field(default=1.0 / 20.0, metadata=_in("box heights"))
-    position_noise: float = field(default=1.0 / 20.0, metadata=_in("box heights per √s"))
-    velocity_noise: float = field(default=0.3, metadata=_in("box heights per second per √s"))
+    position_weight: float = field(default=POSITION_WEIGHT, metadata=_in("box heights"))
+    position_noise: float = field(default=POSITION_NOISE, metadata=_in("box heights per √s"))
+    velocity_noise: float = field(default=VELOCITY_NOISE, metadata=_in("box heights per second per √s"))
     output_box: str = "mean"  # "detection" | "filter" | "mean"
     kalman: str = "numpy"  # "numpy" | "filterpy"
     oks_weight: float = 0.5

@@ -37,10 +37,15 @@ POSITION_WEIGHT = 1.0 / 20.0
 # Position random walk, box heights per √s: the box centre wanders ~h/20 (8 cm) a second off a straight
 # line as the body sways and the limbs swing (DeepSORT's h/100 per frame at 25 fps is the same figure).
 POSITION_NOISE = 1.0 / 20.0
-# White-noise acceleration, box heights per second per √s: within a second a walker's velocity changes
-# by about 0.3 body heights per second (~0.5 m/s: slowing, speeding up, veering; a full stop or a
-# turn takes a few seconds). DeepSORT's h/160 per frame at 25 fps would be 0.8; 0.2-0.45 score alike.
-VELOCITY_NOISE = 0.3
+# White-noise acceleration, box heights per second per √s: people walk at a steady pace and heading (stride
+# to stride the speed varies by a few per cent), so within a second a walker's velocity drifts by ~0.05
+# body heights per second (~9 cm/s); a deliberate stop or turn takes half a second or more and the
+# measurements follow it. A stiffer model carries a person's velocity through an occlusion and across
+# dropped frames. MOT15 TUD with frames dropped (`python -m core.bench.mot --phases`, also stamped at
+# 10 and 50 fps) scores alike for 0.02-0.06 and worse above (0.1: -1.4 IDF1, 0.3: -1.8 at 25 fps and
+# -4.5 at 10 fps); the cost is a run (1.5 heights/s) turning a corner at 10 fps, which 0.1-0.3 keep
+# (the manoeuvre table of the same benchmark).
+VELOCITY_NOISE = 0.05
 # Velocity unknown at a track's birth: up to about one body height per second (1.7 m/s, a brisk walk).
 INITIAL_SPEED = 1.0
 ASPECT_STD = 1e-2  # initial aspect uncertainty

@@ -6,8 +6,10 @@ import pytest
 from core.bench.mot import (
     KeepRule,
     format_frame_drop,
+    format_manoeuvres,
     frame_drop,
     main,
+    manoeuvre,
     parse_keep,
     select_frames,
 )
@@ -65,3 +67,16 @@ def test_every_nth_frame_from_each_start_gets_a_row_and_a_mean(shared_data):
         frame_drop(shared_data / "mot15", [KeepRule("all")], seeds=[0])[0][2].gt
     )  # the two phases split the frames
     assert format_frame_drop(rows).splitlines()[-1].startswith("every:2 mean of 2")
+
+
+def test_the_manoeuvre_scene_changes_velocity_over_half_a_second_and_the_table_counts_ids():
+    frames = manoeuvre("reverse", fps=10, speed=1.0)
+    centres = np.array([(d[0].box[0] + d[0].box[2]) / 2 for _, d in frames])
+    assert len(frames) == 60 and centres[19] > centres[0] + 300  # 200 px/s to the right for 2 s
+    assert centres[-1] < centres[30] - 300  # then back to the left
+    table = format_manoeuvres(speeds=(1.0,), rates=(25,)).splitlines()
+    assert [line.split() for line in table[2:]] == [
+        ["stop", "25", "1"],
+        ["turn", "25", "1"],
+        ["reverse", "25", "1"],
+    ]
