@@ -146,16 +146,11 @@ class FilterPyBoxKalman(BoxKalman):
     """The same model on one filterpy `KalmanFilter` per track, stepped one track at a time: the
     reference the batched engine is held to, selectable with `TrackerConfig.kalman = "filterpy"`."""
 
-    def __init__(
-        self,
-        box: np.ndarray,
-        position_weight: float = POSITION_WEIGHT,
-        velocity_noise: float = VELOCITY_NOISE,
-        position_noise: float = POSITION_NOISE,
-    ):
+    def __init__(self, box: np.ndarray, *noise: float):
+        """The same arguments as BoxKalman's; the filterpy filter holds the state they set."""
         self.kf = KalmanFilter(dim_x=8, dim_z=4)
         self.kf.H = np.eye(4, 8)
-        super().__init__(box, position_weight, velocity_noise, position_noise)
+        super().__init__(box, *noise)
 
     @property
     def x(self) -> np.ndarray:
