@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mot-eval": ("core.cli.mot_eval", "MOTA, IDF1, ID switches of MOTChallenge results"),
     "train": ("trainer.commands", "train or fine-tune on COCO keypoints (torchrun for DDP)"),
     "eval": ("trainer.commands", "COCO keypoint AP of a checkpoint with pycocotools"),
+    "table1": ("trainer.table", "fine-tune every Table I preset and tabulate AP beside the paper's"),
     "export": ("core.cli.export", "export a model to ONNX or a TensorRT engine"),
     "convert": ("core.cli.convert", "import an official HRNet or mmpose checkpoint"),
     "info": ("core.cli.info", "attention positions, parameters and FLOPs of a preset or checkpoint"),
@@ -35,14 +36,18 @@ def usage() -> str:
 
 
 def main(argv: list[str]) -> int:
+    from core.cli.entry import closed_output, run_command
+
     if argv and argv[0] in ("-h", "--help", "help"):
-        print(usage())
+        try:
+            print(usage(), flush=True)
+        except BrokenPipeError:
+            return closed_output()
         return 0
     name, rest = (argv[0], argv[1:]) if argv else ("gui", [])
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    from core.cli.entry import run_command
 
     def command(argv: list[str]) -> int | None:
         return importlib.import_module(COMMANDS[name][0]).main(argv, command=name)

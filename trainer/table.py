@@ -1,6 +1,6 @@
 """The paper's Table I in one command: fine-tune every row, then one table of AP beside the paper's.
 
-    python -m trainer.table --out runs/table1 --init pose_hrnet_w32_256x192.pth \\
+    python run.py table1 --out runs/table1 --init pose_hrnet_w32_256x192.pth \\
         --coco-ann coco/annotations/person_keypoints_train2017.json --images coco/train2017 \\
         --val-ann coco/annotations/person_keypoints_val2017.json --val-images coco/val2017 \\
         [--detections COCO_val2017_detections_AP_H_56_person.json] [--presets paper,sub1] \\
@@ -71,9 +71,9 @@ class TableRow:
     paper_ap: float | None
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "run.py table1") -> argparse.ArgumentParser:
     result = CommandParser(
-        prog="python -m trainer.table",
+        prog=prog,
         description="Fine-tune every Table I preset and collect AP beside the paper's numbers.",
         epilog="Options not listed here (--coco-ann, --init, --set ...) go to `run.py train` for every row.",
     )
@@ -90,8 +90,9 @@ def parser() -> argparse.ArgumentParser:
     return result
 
 
-def main(argv: list[str]) -> int:
-    args, train_args = parser().parse_known_args(argv)
+def main(argv: list[str], command: str = "table1") -> int:
+    """`run.py table1` (also `python -m trainer.table`)."""
+    args, train_args = parser(f"run.py {command}").parse_known_args(argv)
     presets = _presets(args.presets)
     plans = [_plan(args, preset, train_args) for preset in presets]  # every row checked before any trains
     if not args.collect_only:

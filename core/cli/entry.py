@@ -1,6 +1,7 @@
 """The one path from a command's exception to the user's screen: a `UserError` is one `error:` line
-and exit 2, Ctrl-C is `interrupted` and exit 130 (SIGTERM: 143), anything else is a bug and keeps
-its traceback. `run.py` and the developer scripts (`python -m core.bench.mot`, …) all end here.
+and exit 2, Ctrl-C is `interrupted` and exit 130 (SIGTERM: 143), a closed pipe ends quietly with 141,
+anything else is a bug and keeps its traceback. `run.py` and the developer scripts
+(`python -m core.bench.mot`, …) all end here.
 
 The first SIGINT or SIGTERM raises KeyboardInterrupt, so the command cleans up as on Ctrl-C (partial
 files discarded, summary written). Further ones while it cleans up are noted, not raised: a second
@@ -69,18 +70,32 @@ def run_command(
     if handle_signals:
         interrupts.install()
     try:
-        return int(main(argv, **kwargs) or 0)
+        code = int(main(argv, **kwargs) or 0)
+        sys.stdout.flush()  # buffered output meeting a closed pipe fails here, not at exit
+        return code
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return interrupts.exit_code
+    except BrokenPipeError:
+        return closed_output()
     finally:
         if interrupts.count == 0:
             interrupts.restore()
         else:  # the command is over: a late signal must not kill the exit with SIGINT's default action
             interrupts.ignore()
+
+
+def closed_output() -> int:
+    """The reader of our output went away (`run.py weights list | head -2`): stop quietly, as Unix tools
+    do, with SIGPIPE's exit status. stdout is pointed at /dev/null so the interpreter's last flush
+    cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def script(main: Callable[..., int | None]) -> None:

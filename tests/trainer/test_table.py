@@ -1,4 +1,4 @@
-"""`python -m trainer.table`: every Table I row trained from its recipe, then one table of AP beside the
+"""`run.py table1` (trainer.table): every Table I row trained from its recipe, then one table of AP beside the
 paper's numbers and the measured size; a rerun trains nothing already done."""
 
 import json
