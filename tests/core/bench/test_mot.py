@@ -1,56 +1,9 @@
-"""The MOT benchmark's frame-drop replay: which frames are kept, how they are scored, bad options."""
+"""`python -m core.bench.mot`: bad options are one error line."""
 
-import numpy as np
 import pytest
 
-from core.bench.mot import (
-    KeepRule,
-    format_frame_drop,
-    format_manoeuvres,
-    frame_drop,
-    main,
-    manoeuvre,
-    parse_keep,
-    select_frames,
-)
+from core.bench.mot import main
 from core.errors import UserError
-from core.track import MotTable
-
-
-def test_keep_rules_choose_frames():
-    assert parse_keep("all").frames(5).tolist() == [1, 2, 3, 4, 5]
-    assert parse_keep("every:3").frames(8).tolist() == [1, 4, 7]
-    half = parse_keep("random:0.5")
-    draw = half.frames(1000, seed=1)
-    assert 400 < len(draw) < 600 and np.array_equal(draw, half.frames(1000, seed=1))
-    assert not np.array_equal(draw, half.frames(1000, seed=2))
-    assert not np.array_equal(draw, half.frames(1000, seed=1, stream=1))  # each sequence its own draw
-    phases = parse_keep("every:3").phases()
-    assert [phase.frames(8).tolist() for phase in phases] == [[1, 4, 7], [2, 5, 8], [3, 6]]
-    assert half.phases() == [half]
-
-
-@pytest.mark.parametrize("text", ["some", "every:0", "every:x", "random:0", "random:1.5", "all:2"])
-def test_bad_keep_rules_are_one_error(text):
-    with pytest.raises(UserError, match="--keep"):
-        parse_keep(text)
-
-
-def test_kept_frames_are_renumbered_and_the_rest_dropped():
-    table = MotTable(np.array([1, 2, 3, 5]), np.array([7, 7, 8, 7]), np.zeros((4, 4)), np.ones(4))
-    kept = select_frames(table, np.array([2, 5]))
-    assert kept.frames.tolist() == [1, 2] and kept.ids.tolist() == [7, 7]
-
-
-def test_frame_drop_table_on_tud(shared_data):
-    rows = frame_drop(shared_data / "mot15", [KeepRule("all"), parse_keep("every:2")], seeds=[0])
-    (all_label, all_fps, all_counts), (half_label, half_fps, half_counts) = rows
-    assert (all_label, all_fps) == ("all", 25.0) and half_label == "every:2"
-    assert half_fps == pytest.approx(12.5, abs=0.1)
-    assert half_counts.gt == pytest.approx(all_counts.gt / 2, rel=0.02)  # only kept frames are scored
-    assert all_counts.mota > 0.6 and half_counts.mota > 0.6
-    table = format_frame_drop(rows)
-    assert table.splitlines()[2].split()[0] == "all"
 
 
 def test_bad_options_are_one_error_line(capsys, shared_data):
@@ -58,25 +11,3 @@ def test_bad_options_are_one_error_line(capsys, shared_data):
         main(["--fps", "0", "--data", str(shared_data / "mot15")])
     with pytest.raises(UserError, match="--seed"):
         main(["--seed", "a", "--data", str(shared_data / "mot15")])
-
-
-def test_every_nth_frame_from_each_start_gets_a_row_and_a_mean(shared_data):
-    rows = frame_drop(shared_data / "mot15", [parse_keep("every:2")], seeds=[0], phases=True)
-    assert [label for label, _, _ in rows] == ["every:2 from 1", "every:2 from 2"]
-    assert rows[0][2].gt + rows[1][2].gt == pytest.approx(
-        frame_drop(shared_data / "mot15", [KeepRule("all")], seeds=[0])[0][2].gt
-    )  # the two phases split the frames
-    assert format_frame_drop(rows).splitlines()[-1].startswith("every:2 mean of 2")
-
-
-def test_the_manoeuvre_scene_changes_velocity_over_half_a_second_and_the_table_counts_ids():
-    frames = manoeuvre("reverse", fps=10, speed=1.0)
-    centres = np.array([(d[0].box[0] + d[0].box[2]) / 2 for _, d in frames])
-    assert len(frames) == 60 and centres[19] > centres[0] + 300  # 200 px/s to the right for 2 s
-    assert centres[-1] < centres[30] - 300  # then back to the left
-    table = format_manoeuvres(speeds=(1.0,), rates=(25,)).splitlines()
-    assert [line.split() for line in table[2:]] == [
-        ["stop", "25", "1"],
-        ["turn", "25", "1"],
-        ["reverse", "25", "1"],
-    ]

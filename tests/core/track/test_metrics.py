@@ -117,7 +117,7 @@ def test_table_has_one_row_per_sequence():
 
 def test_sort_on_tud_reproduces_py_motmetrics(shared_data):
     """py-motmetrics 1.4.0 (numpy 1.26) scored abewley/sort at MOTA 69.6, IDF1 70.5, 16 IDSW."""
-    from core.bench.mot import run_sort
+    from core.bench.tud import run_sort
     from core.track.motchallenge import load_detections, load_ground_truth
 
     total = MotCounts()

@@ -295,6 +295,6 @@ def test_the_numpy_and_filterpy_kalman_engines_give_the_same_tracks(shared_data)
 def test_a_walker_who_stops_or_turns_within_half_a_second_keeps_one_id(kind, fps):
     """The steady-walker velocity model must still follow a deliberate change of motion: one body
     height per second (a brisk walk) brought to a stop, a right angle or back over 0.5 s."""
-    from core.bench.mot import manoeuvre_ids
+    from core.bench.manoeuvres import manoeuvre_ids
 
     assert manoeuvre_ids(kind, fps, speed=1.0) == 1

@@ -1,0 +1,138 @@
+"""What dropped frames cost the tracker: replay the TUD detections of the kept frames only, stamped
+with their real times, and score those frames, as a live source that keeps its newest frame feeds it.
+
+Rules (`--keep` of `python -m core.bench.mot`): all | every:N | random:P (each frame kept with
+probability P, one draw per seed). Every N-th frame also runs from each of its N start frames
+(`phases`), because which frames are dropped decides a few ambiguous moments, and with them several
+IDF1 points.
+"""
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.bench.tud import TUD_FPS, load_sequences, results_table
+from core.errors import UserError
+from core.track import MotCounts, MotTable, Tracker, TrackerConfig, detections_by_frame, evaluate_sequence
+
+
+@dataclass(frozen=True)
+class KeepRule:
+    """Which frames the tracker sees: "all", "every" N-th (the first, then every N-th after it), or
+    "random": each frame independently with probability P (a live source dropping frames)."""
+
+    kind: str
+    value: float = 1.0
+    offset: int = 0  # "every": frames offset+1, offset+1+N, ...
+
+    @property
+    def label(self) -> str:
+        return "all" if self.kind == "all" else f"{self.kind}:{self.value:g}"
+
+    def phases(self) -> list["KeepRule"]:
+        """Every N-th frame taken from each of the N possible starts (one for the other rules)."""
+        if self.kind != "every":
+            return [self]
+        return [KeepRule("every", self.value, offset) for offset in range(int(self.value))]
+
+    def frames(self, num_frames: int, seed: int = 0, stream: int = 0) -> np.ndarray:
+        """Kept 1-based frame numbers in order; `stream` separates the draws of several sequences."""
+        numbers = np.arange(1, num_frames + 1)
+        if self.kind == "every":
+            return numbers[self.offset :: int(self.value)]
+        if self.kind == "random":
+            return numbers[np.random.default_rng([seed, stream]).random(num_frames) < self.value]
+        return numbers
+
+
+def parse_keep(text: str) -> KeepRule:
+    """`all`, `every:N` (N >= 1) or `random:P` (0 < P <= 1); UserError otherwise."""
+    kind, _, value = text.strip().partition(":")
+    try:
+        if kind == "all" and not value:
+            return KeepRule("all")
+        if kind == "every" and int(value) >= 1:
+            return KeepRule("every", int(value))
+        if kind == "random" and 0 < float(value) <= 1:
+            return KeepRule("random", float(value))
+    except ValueError:
+        pass
+    raise UserError(f"--keep: expected all, every:N (N >= 1) or random:P (0 < P <= 1), got {text!r}")
+
+
+def select_frames(table: MotTable, kept: np.ndarray) -> MotTable:
+    """The rows of the kept frames, renumbered 1..len(kept) so the evaluation sees consecutive frames."""
+    rank = np.zeros(max(int(kept.max(initial=0)), table.num_frames) + 1, dtype=np.int64)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    new = rank[table.frames]
+    keep = new > 0
+    return MotTable(new[keep], table.ids[keep], table.boxes[keep], table.scores[keep])
+
+
+def replay(
+    detections: MotTable, kept: np.ndarray, fps: float, config: TrackerConfig | None = None
+) -> MotTable:
+    """Our tracker on the kept frames only, each stamped (frame - 1) / fps; results in original frames."""
+    tracker = Tracker(config or TrackerConfig())
+    frames = dict(detections_by_frame(detections, int(kept.max(initial=0))))
+    rows = []
+    for number in kept.tolist():
+        for track in tracker.update(frames.get(number, []), timestamp=(number - 1) / fps):
+            rows.append((number, track.id, *track.box))
+    return results_table(rows)
+
+
+def frame_drop(
+    data: Path,
+    rules: list[KeepRule],
+    seeds: list[int],
+    fps: float = TUD_FPS,
+    config: TrackerConfig | None = None,
+    phases: bool = False,
+) -> list[tuple[str, float, MotCounts]]:
+    """(label, frames seen per second, counts over both sequences) per rule, per seed if random, and
+    per start frame of every:N with `phases`."""
+    sequences = [
+        (detections, gt, max(detections.num_frames, gt.num_frames))
+        for _, detections, gt in load_sequences(data)
+    ]
+    rows = []
+    for rule in [phase for given in rules for phase in (given.phases() if phases else [given])]:
+        for seed in seeds if rule.kind == "random" else [0]:
+            total, seen, frames = MotCounts(), 0, 0
+            for stream, (detections, gt, num_frames) in enumerate(sequences):
+                kept = rule.frames(num_frames, seed, stream)
+                results = replay(detections, kept, fps, config)
+                total = total + evaluate_sequence(select_frames(gt, kept), select_frames(results, kept))
+                seen, frames = seen + len(kept), frames + num_frames
+            label = rule.label
+            if rule.kind == "random":
+                label += f" seed {seed}"
+            elif phases and rule.kind == "every":
+                label += f" from {rule.offset + 1}"
+            rows.append((label, fps * seen / frames, total))
+    return rows
+
+
+def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
+    """The frame-drop table; random rules with several seeds, and every:N from each start frame, also
+    get a mean row (of the ratios)."""
+    lines = [f"{'frames kept':<24} {'seen fps':>8} {'MOTA':>6} {'IDF1':>6} {'IDSW':>5}", "-" * 53]
+    groups: dict[str, list[tuple[float, MotCounts]]] = {}
+    for label, seen, c in rows:
+        lines.append(f"{label:<24} {seen:8.1f} {100 * c.mota:6.1f} {100 * c.idf1:6.1f} {c.idsw:5d}")
+        for marker in (" seed ", " from "):
+            if marker in label:
+                groups.setdefault(label.split(marker)[0], []).append((seen, c))
+    for label, group in groups.items():
+        if len(group) > 1:
+            mean = [
+                statistics.mean(v) for v in zip(*[(s, c.mota, c.idf1, c.idsw) for s, c in group], strict=True)
+            ]
+            lines.append(
+                f"{label + f' mean of {len(group)}':<24} {mean[0]:8.1f} {100 * mean[1]:6.1f} "
+                f"{100 * mean[2]:6.1f} {mean[3]:5.1f}"
+            )
+    return "\n".join(lines)
