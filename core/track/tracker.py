@@ -16,6 +16,8 @@ Per frame (`Tracker.update(observations, timestamp)`):
 5. leftovers with score >= new_track_score start tentative tracks;
 6. a track reaching min_hits consecutive matches is confirmed; if it continues the extrapolated path
    of a lost track it takes that track's id (relinking after long occlusions), else a new id.
+Each round is one Hungarian assignment that maximises the summed similarity of the pairs it takes
+(`UNMATCHED`); the pair costs of all rounds are computed once a frame.
 
 Life cycle: tentative --(min_hits matches in a row among the frames seen)--> confirmed --(missed)-->
 lost --(matched)--> confirmed with the same id; a tentative track missed once, or a lost one unseen for
