@@ -73,8 +73,9 @@ class TrackerConfig:
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
     - kalman "numpy": every track's filter steps in one numpy call a frame; "filterpy" steps one
-      filterpy KalmanFilter per track, the same equations (tests hold them to 1e-9) at ~2x the update
-      time with 20 people: the reference, kept selectable.
+      filterpy KalmanFilter per track, the same equations (tests hold them to 1e-9): the reference,
+      kept selectable. Its update time grows faster with the crowd (1.4x numpy's at 20 people, 1.7x
+      at 50; about the same at 5: `python -m core.bench.mot`).
     - OKS: weight 0.5 and gate 0.5 (COCO's loose-match level); keypoints count from score 0.3.
     - One-Euro min_cutoff 1 Hz, beta 3 (per box height per second), d_cutoff 1 Hz: at rest keypoint
       jitter drops ~5×, and a sudden move of a whole body height is 90 % followed within two frames.
