@@ -11,7 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("app.main", "the desktop app (default when no command is given)"),
     "track": ("core.cli.track", "headless pose tracking of files, folders, cameras or streams"),
-    "bench": ("core.cli.bench", "FPS, latency, parameters and FLOPs per attention preset and backend"),
+    "bench": ("core.bench.command", "FPS, latency, parameters and FLOPs per attention preset and backend"),
     "mot": ("core.cli.mot", "the tracker alone on MOTChallenge detections"),
     "mot-eval": ("core.cli.mot_eval", "MOTA, IDF1, ID switches of MOTChallenge results"),
     "train": ("trainer.commands", "train or fine-tune on COCO keypoints (torchrun for DDP)"),

@@ -97,6 +97,17 @@ def test_runtime_code_never_imports_the_command_line_or_the_bench_tooling():
     assert offenders == []
 
 
+def test_the_bench_tooling_builds_on_the_command_line_never_the_other_way():
+    offenders = [
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        if module.startswith("core.cli")
+        for target in targets
+        if target.startswith("core.bench")
+    ]
+    assert offenders == []
+
+
 def test_core_never_imports_qt_the_app_or_the_trainer():
     forbidden = ("PyQt6", "PySide6", "app", "trainer")
     offenders = [
