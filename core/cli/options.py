@@ -199,6 +199,14 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=field.name,
                 help=f"(default {default})",
             )
+        elif "choices" in field.metadata:
+            group.add_argument(
+                flag,
+                choices=field.metadata["choices"],
+                default=default,
+                dest=field.name,
+                help=f"(default {default})",
+            )
         else:
             group.add_argument(
                 flag,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from core.errors import UserError
-from core.track.kalman import POSITION_NOISE, POSITION_WEIGHT, VELOCITY_NOISE
+from core.track.kalman import ENGINES, POSITION_NOISE, POSITION_WEIGHT, VELOCITY_NOISE
 
 # Longest sane max_age: a lost person's predicted path means little after a minute. Until the tracker
 # worked in seconds, max_age counted frames (30 was common); such a value read as seconds is this large.
@@ -109,8 +109,8 @@ class TrackerConfig:
     position_weight: float = field(default=POSITION_WEIGHT, metadata=_in("box heights"))
     position_noise: float = field(default=POSITION_NOISE, metadata=_in("box heights per √s"))
     velocity_noise: float = field(default=VELOCITY_NOISE, metadata=_in("box heights per second per √s"))
-    output_box: str = "mean"  # "detection" | "filter" | "mean"
-    kalman: str = "numpy"  # "numpy" | "filterpy"
+    output_box: str = field(default="mean", metadata={"choices": ("detection", "filter", "mean")})
+    kalman: str = field(default="numpy", metadata={"choices": tuple(ENGINES)})
     oks_weight: float = 0.5
     min_oks: float = 0.5
     keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score"))
@@ -128,6 +128,9 @@ class TrackerConfig:
                     raise UserError(f"tracker {item.name} must be true or false, got {value!r}")
                 continue
             if item.type is str:
+                if value not in item.metadata["choices"]:
+                    allowed = ", ".join(repr(choice) for choice in item.metadata["choices"])
+                    raise UserError(f"tracker {item.name} must be one of {allowed}, got {value!r}")
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise UserError(f"tracker {item.name} must be a number, got {value!r}")
@@ -146,12 +149,6 @@ class TrackerConfig:
         if self.low_score > self.high_score:
             raise UserError(
                 f"tracker low_score ({self.low_score:g}) must not exceed high_score ({self.high_score:g})"
-            )
-        if self.kalman not in ("numpy", "filterpy"):
-            raise UserError(f"tracker kalman must be 'numpy' or 'filterpy', got {self.kalman!r}")
-        if self.output_box not in ("detection", "filter", "mean"):
-            raise UserError(
-                f"tracker output_box must be 'detection', 'filter' or 'mean', got {self.output_box!r}"
             )
 
 
