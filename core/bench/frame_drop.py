@@ -7,6 +7,7 @@ probability P, one draw per seed). Every N-th frame also runs from each of its N
 IDF1 points.
 """
 
+import io
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +137,50 @@ def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
                 f"{100 * mean[2]:6.1f} {mean[3]:5.1f}"
             )
     return "\n".join(lines)
+
+
+def _rule_of(label: str) -> str:
+    return label.split(" seed ")[0].split(" from ")[0]
+
+
+def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> bytes:
+    """PNG: IDF1 and ID switches per rule (x) and stamping rate (one series each): the mean over start
+    frames and seeds, with their range as a bar, so a spread that one ambiguous moment causes shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    rules = list(dict.fromkeys(_rule_of(label) for rows in tables.values() for label, _, _ in rows))
+    width = 0.8 / max(len(tables), 1)
+    for k, (fps, rows) in enumerate(tables.items()):
+        for ax, metric in zip(axes, ("IDF1 (%)", "ID switches"), strict=True):
+            values = {
+                rule: [
+                    100 * c.idf1 if metric.startswith("IDF1") else c.idsw
+                    for label, _, c in rows
+                    if _rule_of(label) == rule
+                ]
+                for rule in rules
+            }
+            xs = [i + (k - (len(tables) - 1) / 2) * width for i in range(len(rules))]
+            means = [statistics.mean(values[rule]) if values[rule] else float("nan") for rule in rules]
+            low = [m - min(values[r], default=m) for m, r in zip(means, rules, strict=True)]
+            high = [max(values[r], default=m) - m for m, r in zip(means, rules, strict=True)]
+            ax.bar(xs, means, width, yerr=[low, high], capsize=3, label=f"stamped at {fps:g} fps")
+    for ax, metric in zip(axes, ("IDF1 (%)", "ID switches"), strict=True):
+        ax.set_xticks(range(len(rules)), rules)
+        ax.set_ylabel(metric)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_ylim(50, 90)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        "TUD-Campus + TUD-Stadtmitte, kept frames only: mean over start frames / seeds, bar = range",
+        fontsize=9,
+    )
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

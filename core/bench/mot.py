@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from core.bench.frame_drop import format_frame_drop, frame_drop, parse_keep
+from core.atomic import atomic_path, check_writable
+from core.bench.frame_drop import format_frame_drop, frame_drop, parse_keep, plot_frame_drop
 from core.bench.manoeuvres import format_manoeuvres
 from core.bench.tud import DEFAULT_DATA, TUD_FPS, accuracy
 from core.cli.entry import script
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         help="every:N from each of the N start frames (frame 1, 2, ...), with their mean: which frames a "
         "source drops decides a few ambiguous moments, and with them several IDF1 points",
     )
+    parser.add_argument("--plot", type=Path, help="also draw the frame-drop tables into this PNG")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (median reported)")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-frame-drop", action="store_true")
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     rates = _number_list(args.fps, "--fps", float)
     if not all(rate > 0 for rate in rates):
         raise UserError(f"--fps: rates must be positive, got {args.fps!r}")
+    if args.plot is not None:
+        check_writable(args.plot)  # before the work, not after it
 
     print(machine_line())
     tables = accuracy(args.data)
@@ -167,9 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(format_table(rows))
     if not args.skip_frame_drop:
+        tables = {}
         for fps in rates:
+            tables[fps] = frame_drop(args.data, rules, seeds, fps, phases=args.phases)
             print(f"\nFrame drops, TUD-Campus + TUD-Stadtmitte stamped at {fps:g} fps, kept frames scored")
-            print(format_frame_drop(frame_drop(args.data, rules, seeds, fps, phases=args.phases)))
+            print(format_frame_drop(tables[fps]))
+        if args.plot is not None:
+            with atomic_path(args.plot) as tmp:
+                tmp.write_bytes(plot_frame_drop(tables))
+            print(f"plot: {args.plot}")
     if not args.skip_manoeuvres:
         print(
             "\nIds given to one person who stops, turns or turns back in 0.5 s (1 is right, default config)"
