@@ -176,7 +176,7 @@ def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> 
     axes[0].set_ylim(50, 90)
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        "TUD-Campus + TUD-Stadtmitte, kept frames only: mean over start frames / seeds, bar = range",
+        "TUD-Campus + TUD-Stadtmitte, kept frames: bars = mean over start frames / seeds, whiskers = range",
         fontsize=9,
     )
     buffer = io.BytesIO()
