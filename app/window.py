@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._build_side_panel(options.config)
         self._build_status_bar()
         self._connect_worker()
+        self.worker.start()  # after the connections: none of its signals may go unheard
 
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)

@@ -73,7 +73,11 @@ class Shown:
 
 
 class PipelineWorker(QObject):
-    """Owns the Pipeline; call its public methods from the GUI thread, they return at once."""
+    """Owns the Pipeline; call its public methods from the GUI thread, they return at once.
+
+    Its thread starts, and the model starts loading, at `start()`: after the window has connected its
+    signals, so that a model which loads faster than the window builds itself is not announced to
+    nobody (the window would say "Loading the model…" forever)."""
 
     frame_ready = pyqtSignal(str)  # source key: a new image waits in the mailbox (take_frame)
     sources_changed = pyqtSignal(list)  # keys of the running sources, in display order
@@ -120,6 +124,9 @@ class PipelineWorker(QObject):
         self._reconfigure_requested.connect(self._reconfigure)
         self._record_requested.connect(self._record)
         self._shutdown_requested.connect(self._shutdown)
+
+    def start(self) -> None:
+        """Start the worker thread, which loads the model at once; connect the signals first."""
         self._thread.start()
 
     # ------------------------------------------------------------------ GUI-thread API (non-blocking)
