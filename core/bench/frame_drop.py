@@ -117,6 +117,11 @@ def frame_drop(
     return rows
 
 
+def _rule_of(label: str) -> str:
+    """ "every:2 from 1" or "random:0.5 seed 3" -> the rule's own label."""
+    return label.split(" seed ")[0].split(" from ")[0]
+
+
 def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
     """The frame-drop table; random rules with several seeds, and every:N from each start frame, also
     get a mean row (of the ratios)."""
@@ -124,9 +129,8 @@ def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
     groups: dict[str, list[tuple[float, MotCounts]]] = {}
     for label, seen, c in rows:
         lines.append(f"{label:<24} {seen:8.1f} {100 * c.mota:6.1f} {100 * c.idf1:6.1f} {c.idsw:5d}")
-        for marker in (" seed ", " from "):
-            if marker in label:
-                groups.setdefault(label.split(marker)[0], []).append((seen, c))
+        if _rule_of(label) != label:  # one draw or one start frame of its rule
+            groups.setdefault(_rule_of(label), []).append((seen, c))
     for label, group in groups.items():
         if len(group) > 1:
             mean = [
@@ -137,10 +141,6 @@ def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
                 f"{100 * mean[2]:6.1f} {mean[3]:5.1f}"
             )
     return "\n".join(lines)
-
-
-def _rule_of(label: str) -> str:
-    return label.split(" seed ")[0].split(" from ")[0]
 
 
 def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> bytes:

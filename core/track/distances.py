@@ -74,11 +74,6 @@ def direction_cost(headings: np.ndarray, moves: np.ndarray) -> np.ndarray:
     return np.arccos(np.clip(cosine, -1.0, 1.0)) / np.pi
 
 
-def gate(cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Cost with pairs outside `allowed` (boolean, same shape) made infeasible."""
-    return np.where(allowed, cost, INFEASIBLE)
-
-
 def assign(
     cost: np.ndarray, unmatched: float | None = None
 ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:

@@ -218,13 +218,6 @@ def _measurement_noise(heights: np.ndarray, position_weight: float) -> np.ndarra
     return noise
 
 
-def process_noise(dt: float, height: float, position_noise: float, velocity_noise: float) -> np.ndarray:
-    """Q of dt seconds for a box `height` pixels tall: position random walk (box heights per √s) plus
-    white-noise acceleration (box heights per second per √s) for x, y and h; the aspect's own figures."""
-    _, scaled, aspect = _step_matrices(dt, velocity_noise, position_noise)
-    return height * height * scaled + aspect
-
-
 @functools.lru_cache(maxsize=8)
 def _step_matrices(
     dt: float, velocity_noise: float, position_noise: float
