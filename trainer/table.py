@@ -27,16 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.atomic import write_text_atomic
-from core.bench.models import machine_info
+from core.bench.models import ModelSize, machine_info
 from core.cli.entry import script
 from core.cli.options import CommandParser
 from core.errors import UserError
 from core.model import (
     PRESETS,
     build_model,
-    count_flops,
-    count_parameters,
-    format_positions,
     paper_row,
     read_checkpoint_file,
     resolve_positions,
@@ -50,13 +47,7 @@ METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 
 
 @dataclass
-class TableRow:
-    width: int
-    preset: str
-    positions: str
-    parameters: int
-    params_m: float
-    flops_g: float
+class TableRow(ModelSize):
     input_size: str
     epochs: int  # trained so far
     best_epoch: int | None
@@ -168,9 +159,7 @@ def _collect(preset: str, config: TrainConfig, out_dir: Path) -> TableRow:
     """One row: the best validated epoch of OUT/<preset>/latest.pt, measured size, the paper's numbers."""
     m = config.model
     model = build_model(width=m.width, preset=preset, input_size=m.input_size, num_joints=m.num_joints)
-    parameters = count_parameters(model)
-    positions = resolve_positions(preset)
-    paper = paper_row(positions, m.width)
+    paper = paper_row(resolve_positions(preset), m.width)
     history = []
     if (out_dir / "latest.pt").is_file():
         history = read_checkpoint_file(out_dir / "latest.pt")["meta"].get("history", [])
@@ -178,12 +167,7 @@ def _collect(preset: str, config: TrainConfig, out_dir: Path) -> TableRow:
     best = max(validated, key=lambda r: r["AP"]) if validated else {}
     start = next((r["AP"] for r in history if r["epoch"] == 0 and "AP" in r), None)
     return TableRow(
-        width=m.width,
-        preset=preset,
-        positions=format_positions(positions) or "-",
-        parameters=parameters,
-        params_m=round(parameters / 1e6, 3),
-        flops_g=round(count_flops(model, m.input_size) / 1e9, 3),
+        **asdict(ModelSize.measure(model, m.width, preset, m.input_size)),
         input_size=f"{m.input_size[0]}x{m.input_size[1]}",
         epochs=max((int(r["epoch"]) for r in history), default=0),
         best_epoch=int(best["epoch"]) if best else None,

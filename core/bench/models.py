@@ -30,7 +30,15 @@ import torch
 
 from core.atomic import atomic_path, write_text_atomic
 from core.errors import UserError
-from core.model import DEFAULT_INPUT_SIZE, PAPER_ROWS, PRESETS, format_positions, resolve_positions
+from core.model import (
+    DEFAULT_INPUT_SIZE,
+    PAPER_ROWS,
+    PRESETS,
+    count_flops,
+    count_parameters,
+    format_positions,
+    resolve_positions,
+)
 from core.runtime import (
     Backend,
     backend_name,
@@ -70,13 +78,34 @@ class BenchConfig:
 
 
 @dataclass
-class BenchRow:
+class ModelSize:
+    """Which model a row is about and its measured size: the first columns of `run.py bench` and
+    `run.py table1` rows (trainer.table.TableRow)."""
+
     width: int
     preset: str
     positions: str
     parameters: int
     params_m: float
     flops_g: float
+
+    @classmethod
+    def measure(
+        cls, model: torch.nn.Module, width: int, preset: str, input_size: tuple[int, int]
+    ) -> ModelSize:
+        parameters = count_parameters(model)
+        return cls(
+            width=width,
+            preset=preset,
+            positions=format_positions(resolve_positions(preset)) or "-",
+            parameters=parameters,
+            params_m=round(parameters / 1e6, 3),
+            flops_g=round(count_flops(model, input_size) / 1e9, 3),
+        )
+
+
+@dataclass
+class BenchRow(ModelSize):
     backend: str
     precision: str
     batch: int
@@ -188,7 +217,7 @@ def run_benchmark(config: BenchConfig, progress: bool = True) -> tuple[list[Benc
     """Measure every (row, backend, precision, batch); returns the rows and the machine info."""
     from tqdm import tqdm
 
-    from core.model import build_model, count_flops, count_parameters
+    from core.model import build_model
 
     if config.threads is not None:
         if config.threads < 1:
@@ -207,7 +236,7 @@ def run_benchmark(config: BenchConfig, progress: bool = True) -> tuple[list[Benc
     try:
         for width, preset in config.rows:
             model = build_model(width=width, preset=preset, input_size=(w, h)).eval()
-            params, flops = count_parameters(model), count_flops(model, (w, h))
+            size = asdict(ModelSize.measure(model, width, preset, (w, h)))
             bar.set_postfix_str(f"W{width} {preset}: building backends")
             backends = [
                 create_backend(
@@ -237,12 +266,7 @@ def run_benchmark(config: BenchConfig, progress: bool = True) -> tuple[list[Benc
                     p50 = statistics.median(times[index])
                     rows.append(
                         BenchRow(
-                            width=width,
-                            preset=preset,
-                            positions=format_positions(resolve_positions(preset)) or "-",
-                            parameters=params,
-                            params_m=round(params / 1e6, 3),
-                            flops_g=round(flops / 1e9, 3),
+                            **size,
                             backend=name,
                             precision=backends[index].precision,
                             batch=batch,
