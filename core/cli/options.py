@@ -156,9 +156,10 @@ def number_with_unit(name: str, unit: str, note: str, example: float = 3):
 
     def parse(text: str) -> float:
         stripped = text.strip()
-        if not stripped.endswith(unit) or not stripped[: -len(unit)].strip():
+        value = stripped[: -len(unit)].strip()
+        if not stripped.endswith(unit) or not value:
             raise UserError(f"{name} needs its unit, e.g. {name} {example:g}{unit}; {note}, got {text!r}")
-        return parse_number(stripped[: -len(unit)].strip())
+        return parse_number(value)
 
     return parse
 

@@ -140,7 +140,7 @@ class TrackerConfig:
                     f"tracker {item.name} must be finite and {'>' if open_low else '>='} {low:g}, got {value}"
                 )
             if value > high:
-                note = f"; it {UNIT_CHANGE}" if item.name in ("max_age", "relink_growth") else ""
+                note = f"; it {UNIT_CHANGE}" if "cli_unit" in item.metadata else ""  # the unit changed
                 raise UserError(
                     f"tracker {item.name} must be at most {high:g} ({_unit(item)}), got {value:g}{note}"
                 )
