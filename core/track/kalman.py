@@ -28,7 +28,6 @@ two to 1e-9 of each other.
 import functools
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
 
 from core.boxes import xyah_to_xyxy, xyxy_to_xyah
 
@@ -147,7 +146,10 @@ class FilterPyBoxKalman(BoxKalman):
     reference the batched engine is held to, selectable with `TrackerConfig.kalman = "filterpy"`."""
 
     def __init__(self, box: np.ndarray, *noise: float):
-        """The same arguments as BoxKalman's; the filterpy filter holds the state they set."""
+        """The same arguments as BoxKalman's; the filterpy filter holds the state they set. filterpy
+        is imported here, not at the top: the default numpy engine runs without it (a bare GPU box)."""
+        from filterpy.kalman import KalmanFilter
+
         self.kf = KalmanFilter(dim_x=8, dim_z=4)
         self.kf.H = np.eye(4, 8)
         super().__init__(box, *noise)

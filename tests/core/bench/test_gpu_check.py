@@ -35,3 +35,19 @@ def test_track_check_reads_fps_and_stage_latencies(shared_data, tmp_path):
     assert check.passed, check.detail
     assert "street.mp4:" in check.detail and "soccer.mp4:" in check.detail and "FPS" in check.detail
     assert all(v["frames"] == 1 for v in check.values["summary"]["videos"])
+
+
+def test_tracking_needs_no_filterpy():
+    """A bare GPU machine has no filterpy: the default (numpy) Kalman engine must not import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['filterpy'] = None\n"
+        "import numpy as np\n"
+        "from core.track.tracker import Tracker, TrackerConfig\n"
+        "Tracker(TrackerConfig()).update([], timestamp=0.0)\n"
+        "print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
