@@ -1,5 +1,5 @@
-"""What dropped frames cost the tracker: replay the TUD detections of the kept frames only, stamped
-with their real times, and score those frames, as a live source that keeps its newest frame feeds it.
+"""What dropped frames cost a tracker: replay the detections of the kept frames only, stamped with their
+real times, and score those frames, as a live source that keeps its newest frame feeds it.
 
 Rules (`--keep` of `python -m core.bench.mot`): all | every:N | random:P (each frame kept with
 probability P, one draw per seed). Every N-th frame also runs from each of its N start frames
@@ -10,13 +10,12 @@ IDF1 points.
 import io
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from core.bench.tud import TUD_FPS, load_sequences, results_table
+from core.bench.sequences import Sequence, TrackerRun, score
 from core.errors import UserError
-from core.track import MotCounts, MotTable, Tracker, TrackerConfig, detections_by_frame, evaluate_sequence
+from core.track import MotCounts
 
 
 @dataclass(frozen=True)
@@ -63,57 +62,31 @@ def parse_keep(text: str) -> KeepRule:
     raise UserError(f"--keep: expected all, every:N (N >= 1) or random:P (0 < P <= 1), got {text!r}")
 
 
-def select_frames(table: MotTable, kept: np.ndarray) -> MotTable:
-    """The rows of the kept frames, renumbered 1..len(kept) so the evaluation sees consecutive frames."""
-    rank = np.zeros(max(int(kept.max(initial=0)), table.num_frames) + 1, dtype=np.int64)
-    rank[kept] = np.arange(1, len(kept) + 1)
-    new = rank[table.frames]
-    keep = new > 0
-    return MotTable(new[keep], table.ids[keep], table.boxes[keep], table.scores[keep])
-
-
-def replay(
-    detections: MotTable, kept: np.ndarray, fps: float, config: TrackerConfig | None = None
-) -> MotTable:
-    """Our tracker on the kept frames only, each stamped (frame - 1) / fps; results in original frames."""
-    tracker = Tracker(config or TrackerConfig())
-    frames = dict(detections_by_frame(detections, int(kept.max(initial=0))))
-    rows = []
-    for number in kept.tolist():
-        for track in tracker.update(frames.get(number, []), timestamp=(number - 1) / fps):
-            rows.append((number, track.id, *track.box))
-    return results_table(rows)
-
-
 def frame_drop(
-    data: Path,
+    sequences: list[Sequence],
     rules: list[KeepRule],
     seeds: list[int],
-    fps: float = TUD_FPS,
-    config: TrackerConfig | None = None,
+    run: TrackerRun,
+    fps: float | None = None,
     phases: bool = False,
 ) -> list[tuple[str, float, MotCounts]]:
-    """(label, frames seen per second, counts over both sequences) per rule, per seed if random, and
-    per start frame of every:N with `phases`."""
-    sequences = [
-        (detections, gt, max(detections.num_frames, gt.num_frames))
-        for _, detections, gt in load_sequences(data)
-    ]
+    """(label, share of the frames kept, counts summed over the sequences) per rule, per seed if random,
+    and per start frame of every:N with `phases`; frames stamped at each sequence's own rate, or at
+    `fps` for all."""
     rows = []
     for rule in [phase for given in rules for phase in (given.phases() if phases else [given])]:
         for seed in seeds if rule.kind == "random" else [0]:
             total, seen, frames = MotCounts(), 0, 0
-            for stream, (detections, gt, num_frames) in enumerate(sequences):
-                kept = rule.frames(num_frames, seed, stream)
-                results = replay(detections, kept, fps, config)
-                total = total + evaluate_sequence(select_frames(gt, kept), select_frames(results, kept))
-                seen, frames = seen + len(kept), frames + num_frames
+            for stream, sequence in enumerate(sequences):
+                kept = rule.frames(sequence.num_frames, seed, stream)
+                total = total + score(run, sequence, kept, fps)
+                seen, frames = seen + len(kept), frames + sequence.num_frames
             label = rule.label
             if rule.kind == "random":
                 label += f" seed {seed}"
             elif phases and rule.kind == "every":
                 label += f" from {rule.offset + 1}"
-            rows.append((label, fps * seen / frames, total))
+            rows.append((label, seen / frames, total))
     return rows
 
 
@@ -125,10 +98,10 @@ def _rule_of(label: str) -> str:
 def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
     """The frame-drop table; random rules with several seeds, and every:N from each start frame, also
     get a mean row (of the ratios)."""
-    lines = [f"{'frames kept':<24} {'seen fps':>8} {'MOTA':>6} {'IDF1':>6} {'IDSW':>5}", "-" * 53]
+    lines = [f"{'frames kept':<24} {'kept %':>8} {'MOTA':>6} {'IDF1':>6} {'IDSW':>5}", "-" * 53]
     groups: dict[str, list[tuple[float, MotCounts]]] = {}
     for label, seen, c in rows:
-        lines.append(f"{label:<24} {seen:8.1f} {100 * c.mota:6.1f} {100 * c.idf1:6.1f} {c.idsw:5d}")
+        lines.append(f"{label:<24} {100 * seen:8.1f} {100 * c.mota:6.1f} {100 * c.idf1:6.1f} {c.idsw:5d}")
         if _rule_of(label) != label:  # one draw or one start frame of its rule
             groups.setdefault(_rule_of(label), []).append((seen, c))
     for label, group in groups.items():
@@ -137,15 +110,16 @@ def format_frame_drop(rows: list[tuple[str, float, MotCounts]]) -> str:
                 statistics.mean(v) for v in zip(*[(s, c.mota, c.idf1, c.idsw) for s, c in group], strict=True)
             ]
             lines.append(
-                f"{label + f' mean of {len(group)}':<24} {mean[0]:8.1f} {100 * mean[1]:6.1f} "
+                f"{label + f' mean of {len(group)}':<24} {100 * mean[0]:8.1f} {100 * mean[1]:6.1f} "
                 f"{100 * mean[2]:6.1f} {mean[3]:5.1f}"
             )
     return "\n".join(lines)
 
 
-def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> bytes:
-    """PNG: IDF1 and ID switches per rule (x) and stamping rate (one series each): the mean over start
-    frames and seeds, with their range as a bar, so a spread that one ambiguous moment causes shows."""
+def plot_frame_drop(tables: dict[str, list[tuple[str, float, MotCounts]]], title: str) -> bytes:
+    """PNG: IDF1 and ID switches per rule (x) and series (one bar each: a tracker, a stamping rate): the
+    mean over start frames and seeds, with their range as a bar, so a spread that one ambiguous moment
+    causes shows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,7 +128,7 @@ def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     rules = list(dict.fromkeys(_rule_of(label) for rows in tables.values() for label, _, _ in rows))
     width = 0.8 / max(len(tables), 1)
-    for k, (fps, rows) in enumerate(tables.items()):
+    for k, (series, rows) in enumerate(tables.items()):
         for ax, metric in zip(axes, ("IDF1 (%)", "ID switches"), strict=True):
             values = {
                 rule: [
@@ -168,17 +142,14 @@ def plot_frame_drop(tables: dict[float, list[tuple[str, float, MotCounts]]]) -> 
             means = [statistics.mean(values[rule]) if values[rule] else float("nan") for rule in rules]
             low = [m - min(values[r], default=m) for m, r in zip(means, rules, strict=True)]
             high = [max(values[r], default=m) - m for m, r in zip(means, rules, strict=True)]
-            ax.bar(xs, means, width, yerr=[low, high], capsize=3, label=f"stamped at {fps:g} fps")
+            ax.bar(xs, means, width, yerr=[low, high], capsize=3, label=series)
     for ax, metric in zip(axes, ("IDF1 (%)", "ID switches"), strict=True):
         ax.set_xticks(range(len(rules)), rules)
         ax.set_ylabel(metric)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].set_ylim(50, 90)
+    axes[0].set_ylim(40, 90)
     axes[0].legend(fontsize=8)
-    fig.suptitle(
-        "TUD-Campus + TUD-Stadtmitte, kept frames: bars = mean over start frames / seeds, whiskers = range",
-        fontsize=9,
-    )
+    fig.suptitle(f"{title}: bars = mean over start frames / seeds, whiskers = range", fontsize=9)
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")

@@ -1,19 +1,22 @@
-"""Tracker benchmark: accuracy on MOT15 TUD sequences (SORT vs ours), accuracy when frames are dropped,
-manoeuvres, and update time per frame.
+"""Tracker benchmark: accuracy on MOT sequences side by side with peers, accuracy when frames are
+dropped, manoeuvres, and update time per frame.
 
-    python -m core.bench.mot [--data ../shared/data/mot15] [--repeats 5]
-    python -m core.bench.mot --keep all,every:2,every:3,random:0.5 --seed 0,1,2,3,4 --fps 25,10 --phases
+    python -m core.bench.mot [--data ../shared/data/mot15] [--sequences A,B] [--no-peers] [--repeats 5]
+    python -m core.bench.mot --keep all,every:2,every:3,random:0.5 --seed 0,1,2,3,4 --phases --fps real,10
 
-Accuracy (core.bench.tud) uses the sequences' public detections (det.txt) and core.track.metrics; SORT
-is our reimplementation of abewley/sort (core.bench.sort_reference). The frame-drop table
-(core.bench.frame_drop) replays the detections of the kept frames only, stamped `(frame - 1) / fps`,
-and scores those frames only. `--fps` is the rate the frames are stamped with: 25 is TUD's real rate;
-other values replay the same pictures as if people moved 25 / fps times as fast and occlusions lasted
-fps / 25 times as long (a check that the time-based settings are not tuned to one rate). The
-manoeuvre table (core.bench.manoeuvres) counts the ids of one person who stops or turns. Timing runs
-the tracker on synthetic scenes of 5, 20 and 50 people walking straight lines with box noise and
-occasional missed detections, and compares the per-frame update time with `linear_sum_assignment`
-alone on a matrix of the same size. Times are medians over repeats after a warm-up.
+Accuracy (core.bench.sequences) runs every sequence folder under --data (det.txt, gt.txt, seqinfo.ini)
+with its public detections, each frame stamped with its real time from the sequence's frame rate, and
+scores it with core.track.metrics: our tracker, SORT as abewley/sort has it (core.bench.sort_reference)
+and, when the `trackers` package (the bench extra) is installed, its SORT, ByteTrack, OC-SORT and
+BoT-SORT at their defaults (core.bench.peers), all in one run and one evaluation. The frame-drop table
+(core.bench.frame_drop) replays the detections of the kept frames only and scores those frames.
+`--fps` is the rate the frames are stamped with: "real" is each sequence's own; a number replays the
+same pictures as if people moved that much faster or slower (a check that the time-based settings
+are not tuned to one rate). The manoeuvre table (core.bench.manoeuvres) counts the ids of one person
+who stops or turns. Timing runs the tracker on synthetic scenes of 5, 20 and 50 people walking
+straight lines with box noise and occasional missed detections, and compares the per-frame update
+time with `linear_sum_assignment` alone on a matrix of the same size. Times are medians over repeats
+after a warm-up.
 """
 
 import math
@@ -29,7 +32,8 @@ from scipy.optimize import linear_sum_assignment
 from core.atomic import atomic_path, check_writable
 from core.bench.frame_drop import format_frame_drop, frame_drop, parse_keep, plot_frame_drop
 from core.bench.manoeuvres import format_manoeuvres
-from core.bench.tud import DEFAULT_DATA, TUD_FPS, accuracy
+from core.bench.peers import PEERS, ours, peer, peers_unavailable_reason, sort_reference
+from core.bench.sequences import DEFAULT_DATA, TrackerRun, accuracy, format_comparison, load_sequences
 from core.cli.entry import script
 from core.cli.options import CommandParser
 from core.errors import UserError
@@ -124,11 +128,45 @@ def machine_line() -> str:
     )
 
 
+def _rates(text: str) -> list[float | None]:
+    """`--fps`: "real" (each sequence its own rate, None) and/or positive numbers, comma-separated."""
+    rates: list[float | None] = []
+    for part in text.split(","):
+        if part.strip() == "real":
+            rates.append(None)
+        else:
+            rate = _number_list(part, "--fps", float)[0]
+            if rate <= 0:
+                raise UserError(f"--fps: rates must be positive or 'real', got {text!r}")
+            rates.append(rate)
+    return rates
+
+
+def runs(peers: bool = True, say=print) -> dict[str, TrackerRun]:
+    """The trackers of the accuracy table: ours, SORT as abewley/sort, and the `trackers` peers when
+    that package is installed (else `say` one line why they are missing)."""
+    table: dict[str, TrackerRun] = {"ours": ours(), "SORT (abewley)": sort_reference}
+    if peers:
+        reason = peers_unavailable_reason()
+        if reason is None:
+            table.update({name: peer(name) for name in PEERS})
+        else:
+            say(reason)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = CommandParser(prog="python -m core.bench.mot", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="folder holding TUD-Campus/ and TUD-Stadtmitte/"
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder of sequence folders, each with det.txt, gt.txt and seqinfo.ini",
     )
+    parser.add_argument(
+        "--sequences", help="comma-separated sequence folder names (default: every one under --data)"
+    )
+    parser.add_argument("--no-peers", action="store_true", help="leave out the `trackers` package's trackers")
     parser.add_argument(
         "--keep",
         default="all,every:2,every:3,random:0.5",
@@ -139,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--fps",
-        default=f"{TUD_FPS:g}",
-        help="rates to stamp the frames with, comma-separated; one table each (default %(default)s, TUD's)",
+        default="real",
+        help="frame-drop table: rates to stamp the frames with, comma-separated, one table each; 'real' is "
+        "each sequence's own (seqinfo.ini; default %(default)s)",
     )
     parser.add_argument(
         "--phases",
@@ -156,29 +195,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rules = [parse_keep(text) for text in args.keep.split(",")]
     seeds = [int(s) for s in _number_list(args.seed, "--seed", int)]
-    rates = _number_list(args.fps, "--fps", float)
-    if not all(rate > 0 for rate in rates):
-        raise UserError(f"--fps: rates must be positive, got {args.fps!r}")
+    rates = _rates(args.fps)
     if args.plot is not None:
         check_writable(args.plot)  # before the work, not after it
+    names = [name.strip() for name in args.sequences.split(",")] if args.sequences else None
+    sequences = load_sequences(args.data, names)
 
     print(machine_line())
-    tables = accuracy(args.data)
-    for name, rows in tables.items():
-        print(
-            f"\n{name}"
-            + (" (max_age 1, min_hits 3, IoU 0.3)" if name == "SORT" else " (default TrackerConfig)")
-        )
-        print(format_table(rows))
+    tables = accuracy(sequences, runs(not args.no_peers))
+    print(f"\nAll frames, each sequence at its real frame rate ({len(sequences)} sequences, summed counts)")
+    print(format_comparison(tables, {s.name: s.fps for s in sequences}))
+    print("\nours (default TrackerConfig), every metric")
+    print(format_table(tables["ours"]))
     if not args.skip_frame_drop:
-        tables = {}
+        drops = {}
         for fps in rates:
-            tables[fps] = frame_drop(args.data, rules, seeds, fps, phases=args.phases)
-            print(f"\nFrame drops, TUD-Campus + TUD-Stadtmitte stamped at {fps:g} fps, kept frames scored")
-            print(format_frame_drop(tables[fps]))
+            stamping = "its real rate" if fps is None else f"{fps:g} fps"
+            drops[stamping] = frame_drop(sequences, rules, seeds, ours(), fps, phases=args.phases)
+            print(f"\nFrame drops, each sequence stamped at {stamping}, kept frames scored (ours)")
+            print(format_frame_drop(drops[stamping]))
         if args.plot is not None:
             with atomic_path(args.plot) as tmp:
-                tmp.write_bytes(plot_frame_drop(tables))
+                tmp.write_bytes(plot_frame_drop(drops, f"{len(sequences)} MOT sequences, kept frames"))
             print(f"plot: {args.plot}")
     if not args.skip_manoeuvres:
         print(

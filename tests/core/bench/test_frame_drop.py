@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
-from core.bench.frame_drop import KeepRule, format_frame_drop, frame_drop, parse_keep, select_frames
+from core.bench.frame_drop import KeepRule, format_frame_drop, frame_drop, parse_keep
+from core.bench.peers import ours
+from core.bench.sequences import load_sequences
 from core.errors import UserError
-from core.track import MotTable
+
+TUD = ["TUD-Campus", "TUD-Stadtmitte"]
 
 
 def test_keep_rules_choose_frames():
@@ -27,17 +30,12 @@ def test_bad_keep_rules_are_one_error(text):
         parse_keep(text)
 
 
-def test_kept_frames_are_renumbered_and_the_rest_dropped():
-    table = MotTable(np.array([1, 2, 3, 5]), np.array([7, 7, 8, 7]), np.zeros((4, 4)), np.ones(4))
-    kept = select_frames(table, np.array([2, 5]))
-    assert kept.frames.tolist() == [1, 2] and kept.ids.tolist() == [7, 7]
-
-
 def test_frame_drop_table_on_tud(shared_data):
-    rows = frame_drop(shared_data / "mot15", [KeepRule("all"), parse_keep("every:2")], seeds=[0])
-    (all_label, all_fps, all_counts), (half_label, half_fps, half_counts) = rows
-    assert (all_label, all_fps) == ("all", 25.0) and half_label == "every:2"
-    assert half_fps == pytest.approx(12.5, abs=0.1)
+    sequences = load_sequences(shared_data / "mot15", TUD)
+    rows = frame_drop(sequences, [KeepRule("all"), parse_keep("every:2")], [0], ours())
+    (all_label, all_kept, all_counts), (half_label, half_kept, half_counts) = rows
+    assert (all_label, all_kept) == ("all", 1.0) and half_label == "every:2"
+    assert half_kept == pytest.approx(0.5, abs=0.01)
     assert half_counts.gt == pytest.approx(all_counts.gt / 2, rel=0.02)  # only kept frames are scored
     assert all_counts.mota > 0.6 and half_counts.mota > 0.6
     table = format_frame_drop(rows)
@@ -45,9 +43,9 @@ def test_frame_drop_table_on_tud(shared_data):
 
 
 def test_every_nth_frame_from_each_start_gets_a_row_and_a_mean(shared_data):
-    rows = frame_drop(shared_data / "mot15", [parse_keep("every:2")], seeds=[0], phases=True)
+    sequences = load_sequences(shared_data / "mot15", TUD)
+    rows = frame_drop(sequences, [parse_keep("every:2")], [0], ours(), phases=True)
     assert [label for label, _, _ in rows] == ["every:2 from 1", "every:2 from 2"]
-    assert rows[0][2].gt + rows[1][2].gt == pytest.approx(
-        frame_drop(shared_data / "mot15", [KeepRule("all")], seeds=[0])[0][2].gt
-    )  # the two phases split the frames
+    everything = frame_drop(sequences, [KeepRule("all")], [0], ours())[0][2]
+    assert rows[0][2].gt + rows[1][2].gt == everything.gt  # the two phases split the frames
     assert format_frame_drop(rows).splitlines()[-1].startswith("every:2 mean of 2")

@@ -117,15 +117,12 @@ def test_table_has_one_row_per_sequence():
 
 def test_sort_on_tud_reproduces_py_motmetrics(shared_data):
     """py-motmetrics 1.4.0 (numpy 1.26) scored abewley/sort at MOTA 69.6, IDF1 70.5, 16 IDSW."""
-    from core.bench.tud import run_sort
-    from core.track.motchallenge import load_detections, load_ground_truth
+    from core.bench.peers import sort_reference
+    from core.bench.sequences import load_sequences, score
 
     total = MotCounts()
-    for name in ("TUD-Campus", "TUD-Stadtmitte"):
-        folder = shared_data / "mot15" / name
-        total = total + evaluate_sequence(
-            load_ground_truth(folder / "gt.txt"), run_sort(load_detections(folder / "det.txt"))
-        )
+    for sequence in load_sequences(shared_data / "mot15", ["TUD-Campus", "TUD-Stadtmitte"]):
+        total = total + score(sort_reference, sequence)
     assert round(100 * total.mota, 1) == 69.6
     assert round(100 * total.idf1, 1) == 70.5
     assert (total.idsw, total.fp, total.fn) == (16, 37, 408)
