@@ -181,6 +181,7 @@ def _tracker_type(flag: str, default, field: dataclasses.Field | None = None):
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
+    from core.track.config import range_text
 
     group = parser.add_argument_group(
         "tracker (defaults and why: core/track/config.py TrackerConfig; times are in seconds; "
@@ -209,15 +210,16 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
                 help=f"(default {default})",
             )
         else:
+            limits = f"{range_text(field)}; "
             group.add_argument(
                 flag,
                 type=_tracker_type(flag, default, field),
                 default=default,
                 dest=field.name,
                 metavar=field.name.upper(),
-                help=f"({unit}default {default:g}{field.metadata.get('cli_unit', '')})"
+                help=f"({unit}{limits}default {default:g}{field.metadata.get('cli_unit', '')})"
                 if isinstance(default, float)
-                else f"({unit}default {default})",
+                else f"({unit}{limits}default {default})",
             )
 
 

@@ -17,10 +17,27 @@ RELINK_GROWTH_LIMIT = 2.0
 UNIT_CHANGE = "counted frames before the tracker worked in seconds; give seconds"
 
 
-def _in(unit: str, cli_unit: str | None = None) -> dict:
-    """Field metadata naming a setting's unit (shown by the CLI's help); `cli_unit` is the suffix the
-    command line requires because the unit changed (core.cli.options.number_with_unit)."""
-    return {"unit": unit} if cli_unit is None else {"unit": unit, "cli_unit": cli_unit}
+def _in(
+    unit: str | None = None,
+    cli_unit: str | None = None,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
+    above: bool = False,
+) -> dict:
+    """Field metadata of a numeric setting: its unit and its range, low to high (low itself excluded when
+    `above`), both shown by the CLI's help and the range checked by TrackerConfig; `cli_unit` is the
+    suffix the command line requires because the unit changed (core.cli.options.number_with_unit)."""
+    metadata: dict = {"range": (float(low), float(high), above)}
+    if unit is not None:
+        metadata["unit"] = unit
+    if cli_unit is not None:
+        metadata["cli_unit"] = cli_unit
+    return metadata
+
+
+_SCORE = _in("detection score", high=1.0)
+_FRACTION = _in(high=1.0)
 
 
 @dataclass
@@ -83,15 +100,16 @@ class TrackerConfig:
       timestamp does not move forward (a repeated frame or a source whose clock restarts).
     """
 
-    high_score: float = field(default=0.6, metadata=_in("detection score"))
-    low_score: float = field(default=0.1, metadata=_in("detection score"))
-    new_track_score: float = field(default=0.6, metadata=_in("detection score"))
-    min_iou: float = 0.2
-    low_min_iou: float = 0.5
+    high_score: float = field(default=0.6, metadata=_SCORE)
+    low_score: float = field(default=0.1, metadata=_SCORE)
+    new_track_score: float = field(default=0.6, metadata=_SCORE)
+    min_iou: float = field(default=0.2, metadata=_FRACTION)
+    low_min_iou: float = field(default=0.5, metadata=_FRACTION)
     max_height_change: float = field(default=0.3, metadata=_in("log of the height ratio"))
-    min_hits: int = field(default=3, metadata=_in("matches in a row"))
+    min_hits: int = field(default=3, metadata=_in("matches in a row", low=1))
     max_age: float = field(
-        default=3.0, metadata=_in("seconds, at most 60; it counted frames in earlier versions", "s")
+        default=3.0,
+        metadata=_in("seconds; it counted frames in earlier versions", "s", high=MAX_AGE_LIMIT),
     )
     gate_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
     gate_tracked: bool = False
@@ -103,22 +121,26 @@ class TrackerConfig:
     relink_distance: float = field(default=0.5, metadata=_in("box heights"))
     relink_growth: float = field(
         default=0.25,
-        metadata=_in("box heights per second, at most 2; it was per frame in earlier versions", "/s"),
+        metadata=_in(
+            "box heights per second; it was per frame in earlier versions", "/s", high=RELINK_GROWTH_LIMIT
+        ),
     )
     relink_height: float = field(default=0.3, metadata=_in("log of the height ratio"))
-    position_weight: float = field(default=POSITION_WEIGHT, metadata=_in("box heights"))
-    position_noise: float = field(default=POSITION_NOISE, metadata=_in("box heights per √s"))
-    velocity_noise: float = field(default=VELOCITY_NOISE, metadata=_in("box heights per second per √s"))
+    position_weight: float = field(default=POSITION_WEIGHT, metadata=_in("box heights", above=True))
+    position_noise: float = field(default=POSITION_NOISE, metadata=_in("box heights per √s", above=True))
+    velocity_noise: float = field(
+        default=VELOCITY_NOISE, metadata=_in("box heights per second per √s", above=True)
+    )
     output_box: str = field(default="mean", metadata={"choices": ("detection", "filter", "mean")})
     kalman: str = field(default="numpy", metadata={"choices": tuple(ENGINES)})
-    oks_weight: float = 0.5
-    min_oks: float = 0.5
-    keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score"))
+    oks_weight: float = field(default=0.5, metadata=_FRACTION)
+    min_oks: float = field(default=0.5, metadata=_FRACTION)
+    keypoint_threshold: float = field(default=0.3, metadata=_in("keypoint score", high=1.0))
     smoothing: bool = True
-    min_cutoff: float = field(default=1.0, metadata=_in("Hz"))
+    min_cutoff: float = field(default=1.0, metadata=_in("Hz", above=True))
     beta: float = field(default=3.0, metadata=_in("per box height per second"))
-    d_cutoff: float = field(default=1.0, metadata=_in("Hz"))
-    fps: float = field(default=30.0, metadata=_in("frames per second"))
+    d_cutoff: float = field(default=1.0, metadata=_in("Hz", above=True))
+    fps: float = field(default=30.0, metadata=_in("frames per second", above=True))
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -134,7 +156,7 @@ class TrackerConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise UserError(f"tracker {item.name} must be a number, got {value!r}")
-            low, high, open_low = _RANGES[item.name]
+            low, high, open_low = item.metadata["range"]
             if not (math.isfinite(value) and (value > low if open_low else value >= low)):
                 raise UserError(
                     f"tracker {item.name} must be finite and {'>' if open_low else '>='} {low:g}, got {value}"
@@ -156,30 +178,9 @@ def _unit(item) -> str:
     return item.metadata.get("unit", "").split(",")[0].split(";")[0] or "no unit"
 
 
-# (lower bound, upper bound, lower bound excluded) of every numeric TrackerConfig field.
-_RANGES: dict[str, tuple[float, float, bool]] = {
-    "high_score": (0.0, 1.0, False),
-    "low_score": (0.0, 1.0, False),
-    "new_track_score": (0.0, 1.0, False),
-    "min_iou": (0.0, 1.0, False),
-    "low_min_iou": (0.0, 1.0, False),
-    "max_height_change": (0.0, math.inf, False),
-    "min_hits": (1.0, math.inf, False),
-    "max_age": (0.0, MAX_AGE_LIMIT, False),
-    "gate_chi2": (0.0, math.inf, False),
-    "direction_weight": (0.0, math.inf, False),
-    "direction_time": (0.0, math.inf, False),
-    "relink_distance": (0.0, math.inf, False),
-    "relink_growth": (0.0, RELINK_GROWTH_LIMIT, False),
-    "relink_height": (0.0, math.inf, False),
-    "position_weight": (0.0, math.inf, True),
-    "position_noise": (0.0, math.inf, True),
-    "velocity_noise": (0.0, math.inf, True),
-    "oks_weight": (0.0, 1.0, False),
-    "min_oks": (0.0, 1.0, False),
-    "keypoint_threshold": (0.0, 1.0, False),
-    "min_cutoff": (0.0, math.inf, True),
-    "beta": (0.0, math.inf, False),
-    "d_cutoff": (0.0, math.inf, True),
-    "fps": (0.0, math.inf, True),
-}
+def range_text(item) -> str:
+    """A numeric TrackerConfig field's range as the CLI's help shows it: "0-1", "> 0", ">= 1"."""
+    low, high, above = item.metadata["range"]
+    if math.isinf(high):
+        return f"{'>' if above else '>='} {low:g}"
+    return f"{low:g}-{high:g}" if not above else f"> {low:g}, <= {high:g}"

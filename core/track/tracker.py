@@ -39,7 +39,7 @@ import numpy as np
 
 from core.boxes import iou_matrix, validate_boxes
 from core.errors import UserError
-from core.records import Detection, Pose, Track
+from core.records import Detection, Pose, Track, TrackState
 from core.track.config import TrackerConfig
 from core.track.distances import INFEASIBLE, assign, combined_cost, direction_cost, oks_matrix
 from core.track.kalman import ENGINES, box_estimates, mahalanobis_all
@@ -59,7 +59,7 @@ class _Track:
             box, config.position_weight, config.velocity_noise, config.position_noise
         )
         self.id = 0  # public id, given on confirmation
-        self.state = "tentative"
+        self.state = TrackState.TENTATIVE
         self.hits = self.streak = 1
         self.missed = 0  # frames seen since the last match
         self.score = float(score)
@@ -140,9 +140,9 @@ class Tracker:
         table = self._pair_table(box_estimates([t.kalman for t in self._tracks]), boxes, keypoints)
         high = np.flatnonzero(scores >= c.high_score)
         low = np.flatnonzero((scores >= c.low_score) & (scores < c.high_score))
-        recent = [i for i, t in enumerate(self._tracks) if t.state == "confirmed"]  # seen last frame
-        lost = [i for i, t in enumerate(self._tracks) if t.state == "lost"]
-        tentative = [i for i, t in enumerate(self._tracks) if t.state == "tentative"]
+        recent = [i for i, t in enumerate(self._tracks) if t.state == TrackState.CONFIRMED]  # seen last frame
+        lost = [i for i, t in enumerate(self._tracks) if t.state == TrackState.LOST]
+        tentative = [i for i, t in enumerate(self._tracks) if t.state == TrackState.TENTATIVE]
 
         # Round 1: confident observations vs confirmed and lost tracks (cascade: confirmed first).
         if c.cascade:
@@ -151,7 +151,7 @@ class Tracker:
             matches += pairs
         else:
             matches, rest_all, rest = self._match(recent + lost, high, table, c.min_iou)
-            rest_recent = [t for t in rest_all if self._tracks[t].state == "confirmed"]
+            rest_recent = [t for t in rest_all if self._tracks[t].state == TrackState.CONFIRMED]
         # Round 2 (ByteTrack): weak observations vs confirmed tracks still unmatched.
         pairs, _, _ = self._match(rest_recent, low, table, c.low_min_iou, poses=False)
         matches += pairs
@@ -166,7 +166,7 @@ class Tracker:
             track.score = float(scores[o])
             if keypoints is not None:
                 self._set_keypoints(track, keypoints[o], time)
-            if track.state == "tentative" and track.streak >= c.min_hits:
+            if track.state == TrackState.TENTATIVE and track.streak >= c.min_hits:
                 confirming.append(track)
         self._relink(confirming)
         for o in rest:
@@ -181,7 +181,7 @@ class Tracker:
 
         out = []
         for track in self._tracks:
-            if track.state == "confirmed" and track.missed == 0:
+            if track.state == TrackState.CONFIRMED and track.missed == 0:
                 if c.output_box == "detection":
                     box = track.box
                 else:
@@ -217,13 +217,13 @@ class Tracker:
     def _survives(self, track: _Track) -> bool:
         """Life cycle after this frame's matching: missed tentative tracks die, missed confirmed ones
         become lost, lost ones die once unseen for more than max_age seconds."""
-        if track.state == "merged":
+        if track.state == TrackState.MERGED:
             return False
         if track.missed == 0:
             return True
-        if track.state == "tentative":
+        if track.state == TrackState.TENTATIVE:
             return False
-        track.state, track.streak = "lost", 0
+        track.state, track.streak = TrackState.LOST, 0
         return self.time - track.last_time <= self.config.max_age
 
     def _pair_table(self, predicted: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None) -> _Pairs:
@@ -248,7 +248,7 @@ class Tracker:
             gated = [
                 row
                 for row, track in enumerate(self._tracks)
-                if track.state == "lost" or (c.gate_tracked and track.state == "confirmed")
+                if track.state == TrackState.LOST or (c.gate_tracked and track.state == TrackState.CONFIRMED)
             ]
             distances = mahalanobis_all([self._tracks[row].kalman for row in gated], boxes)
             blocked[gated] |= distances > c.gate_chi2
@@ -335,8 +335,8 @@ class Tracker:
             track.hits += 1
             track.streak += 1
             track.missed = 0
-            if track.state == "lost":
-                track.state = "confirmed"
+            if track.state == TrackState.LOST:
+                track.state = TrackState.CONFIRMED
 
     def _relink(self, confirming: list[_Track]) -> None:
         """Tracks confirmed this frame take the id of a lost track whose extrapolated path they continue.
@@ -346,7 +346,7 @@ class Tracker:
         box heights) of the new box, and the heights differ by at most e^relink_height. Closest wins.
         """
         c = self.config
-        lost = [t for t in self._tracks if t.state == "lost" and t.missed > 0]
+        lost = [t for t in self._tracks if t.state == TrackState.LOST and t.missed > 0]
         if c.relink and confirming and lost:
             cost = np.full((len(confirming), len(lost)), INFEASIBLE)
             for j, old in enumerate(lost):
@@ -367,10 +367,10 @@ class Tracker:
             # otherwise break; weighing a close relink against two far ones cost 4 IDF1 points on TUD.
             pairs, _, _ = assign(cost)
             for i, j in pairs:
-                confirming[i].state, confirming[i].id = "confirmed", lost[j].id
-                lost[j].state = "merged"
+                confirming[i].state, confirming[i].id = TrackState.CONFIRMED, lost[j].id
+                lost[j].state = TrackState.MERGED
         for track in confirming:
-            if track.state == "tentative":
+            if track.state == TrackState.TENTATIVE:
                 self._confirm(track)
 
     def _set_keypoints(self, track: _Track, keypoints: np.ndarray, time: float) -> None:
@@ -381,7 +381,7 @@ class Tracker:
         track.keypoints = smoothed
 
     def _confirm(self, track: _Track) -> None:
-        track.state = "confirmed"
+        track.state = TrackState.CONFIRMED
         track.id = self._next_id
         self._next_id += 1
 

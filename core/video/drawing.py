@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from core.keypoints import NAMES, SKELETON
-from core.records import Pose, Track
+from core.records import Pose, Track, TrackState
 
 Color = tuple[int, int, int]  # BGR
 
@@ -189,7 +189,7 @@ def draw_tracks(
     for track in tracks:
         color = id_color(track.id)
         if draw_boxes:
-            thickness = strokes.line if track.state == "confirmed" else max(1, strokes.line // 2)
+            thickness = strokes.line if track.state == TrackState.CONFIRMED else max(1, strokes.line // 2)
             draw_box(frame, track.box, color, thickness)
         if track.keypoints is not None:
             draw_skeleton(frame, track.keypoints, threshold, strokes, color if skeleton_in_id_color else None)

@@ -42,3 +42,21 @@ def test_frame_counts_from_before_the_switch_to_seconds_are_rejected_naming_the_
 def test_the_defaults_and_the_largest_sane_values_are_accepted():
     assert TrackerConfig().max_age == 3.0
     assert TrackerConfig(max_age=60.0, relink_growth=2.0).max_age == 60.0
+
+
+def test_every_numeric_setting_states_its_range_and_the_help_shows_it():
+    from dataclasses import fields
+
+    from core.cli.options import CommandParser, add_tracker_arguments
+    from core.track.config import range_text
+
+    numeric = [f for f in fields(TrackerConfig) if f.type in (int, float)]
+    assert numeric and all("range" in f.metadata for f in numeric)
+    by_name = {f.name: f for f in numeric}
+    assert range_text(by_name["max_age"]) == "0-60" and range_text(by_name["fps"]) == "> 0"
+    assert range_text(by_name["min_hits"]) == ">= 1"
+    parser = CommandParser(prog="test")
+    add_tracker_arguments(parser)
+    help_text = " ".join(parser.format_help().split())
+    assert "(seconds; it counted frames in earlier versions; 0-60; default 3s)" in help_text
+    assert "--min-iou MIN_IOU (0-1; default 0.2)" in help_text

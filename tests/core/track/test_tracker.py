@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.records import Detection, Pose
+from core.records import Detection, Pose, TrackState
 from core.track import Tracker, TrackerConfig
 
 
@@ -69,7 +69,7 @@ def test_track_lost_past_max_age_is_removed_and_ids_are_not_reused():
         first = tracker.update([person(200)], timestamp=frame * 0.1)
     assert [t.id for t in first] == [1]
     tracker.update([], timestamp=1.4)  # 0.5 s unseen: lost
-    assert [t.state for t in tracker.tracks] == ["lost"]
+    assert [t.state for t in tracker.tracks] == [TrackState.LOST]
     tracker.update([], timestamp=1.5)  # 0.6 s: gone
     assert tracker.tracks == []
     for frame in range(3):
@@ -98,7 +98,7 @@ def test_track_records_count_age_and_time_since_update_in_seconds():
         tracker.update([person(200 + 4 * frame)], timestamp=frame * 0.1)
     tracker.update([], timestamp=1.4)
     (lost,) = tracker.tracks
-    assert lost.state == "lost"
+    assert lost.state is TrackState.LOST
     assert lost.age == pytest.approx(1.4) and lost.time_since_update == pytest.approx(0.5)
 
 
