@@ -31,7 +31,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     )
     onnx.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     trt = parser.add_argument_group("tensorrt")
-    trt.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision")
+    trt.add_argument(
+        "--precision",
+        choices=("fp16", "fp32", "fp32-strict"),
+        default="fp16",
+        help="engine precision (fp32 runs TF32 on Ampere and later; fp32-strict does not)",
+    )
     trt.add_argument(
         "--max-batch",
         type=whole_number("--max-batch", 1),

@@ -120,13 +120,13 @@ def add_device_argument(group: argparse._ActionsContainer, default: str | None =
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """--backend, --device, --precision: how the pose model runs (core.runtime)."""
+    """--backend, --device, --precision: how the pose model runs (core.runtime's table of backends)."""
+    from core.runtime import backend_help, precision_help
+
     group = parser.add_argument_group("runtime")
-    group.add_argument(
-        "--backend", default="auto", help="auto | eager | eager-plain | compile | onnxruntime | tensorrt"
-    )
+    group.add_argument("--backend", default="auto", help=backend_help())
     add_device_argument(group)
-    group.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    group.add_argument("--precision", default="auto", help=precision_help())
     return group
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.runtime.device import device_scope
+from core.runtime.device import cuda_math, device_scope
 from core.runtime.eager import EagerBackend
 
 
@@ -42,6 +42,8 @@ class CompileBackend(EagerBackend):
     """
 
     name = "compile"
+    summary = "torch.compile (inductor) of the tuned eager model"
+    unavailable_reason = staticmethod(unavailable_reason)
 
     def __init__(self, model: nn.Module, device: torch.device, precision: str, input_size: tuple[int, int]):
         super().__init__(model, device, precision, input_size)
@@ -49,7 +51,7 @@ class CompileBackend(EagerBackend):
         w, h = input_size
         if device.type == "cpu":  # torch warns about a missing CUDA toolkit for every CPU kernel build
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        with torch.inference_mode(), device_scope(device):
+        with torch.inference_mode(), device_scope(device), cuda_math(device, precision):
             for batch in WARM_BATCHES:
                 example = self.prepare(torch.zeros(batch, 3, h, w))
                 if batch > 1:
@@ -57,7 +59,7 @@ class CompileBackend(EagerBackend):
                 self.compiled(example)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), device_scope(self.device):
+        with torch.inference_mode(), device_scope(self.device), cuda_math(self.device, self.requested):
             return self.compiled(self.prepare(x)).float()
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from core.errors import UserError, one_line
-from core.runtime.base import CACHE_ROOT, Backend, weights_digest
+from core.runtime.base import CACHE_ROOT, Backend, BuildOptions, model_input_size, weights_digest
 
 
 def unavailable_reason(device: torch.device) -> str | None:
@@ -50,6 +50,8 @@ class OnnxRuntimeBackend(Backend):
     """ONNX Runtime session over the exported model; fp32, threads follow torch.get_num_threads()."""
 
     name = "onnxruntime"
+    summary = "ONNX Runtime on the exported ONNX model"
+    unavailable_reason = staticmethod(unavailable_reason)
 
     def __init__(
         self,
@@ -57,8 +59,9 @@ class OnnxRuntimeBackend(Backend):
         device: torch.device,
         input_size: tuple[int, int],
         cache_dir: str | Path | None = None,
+        precision: str = "fp32",
     ):
-        super().__init__(device, "fp32")
+        super().__init__(device, precision)
         import onnxruntime as ort
 
         from core.model.onnx_export import export_onnx
@@ -74,13 +77,18 @@ class OnnxRuntimeBackend(Backend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
-        if device.type == "cuda":
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        if device.type == "cuda":  # its convolutions use TF32 unless told not to, like cuDNN's
+            cuda = {"device_id": device.index or 0, "use_tf32": int(precision != "fp32-strict")}
+            providers.insert(0, ("CUDAExecutionProvider", cuda))
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:
             raise UserError(f"onnxruntime could not load {path}: {one_line(error)}") from error
         self.input_name = self.session.get_inputs()[0].name
+
+    @classmethod
+    def create(cls, model: nn.Module, device: torch.device, precision: str, options: BuildOptions) -> Backend:
+        return cls(model, device, model_input_size(model, options.input_size), options.cache_dir, precision)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())

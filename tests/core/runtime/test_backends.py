@@ -26,6 +26,7 @@ from core.runtime import (
     create_backend,
     resolve_device,
     resolve_precision,
+    supported_precisions,
     unavailable_reason,
     weights_digest,
 )
@@ -152,18 +153,64 @@ def test_auto_precision_follows_the_cpu():
 
 
 @no_cuda
-def test_auto_falls_back_to_eager_on_the_cpu_with_one_line(model, caplog):
-    with caplog.at_level(logging.WARNING, logger="core.runtime"):
-        backend = create_backend(model, "auto", "auto")
-    assert (backend.name, backend.device.type) == ("eager", "cpu")
-    assert backend.precision == ("bf16" if cpu_supports_bf16() else "fp32")
-    lines = [r.getMessage() for r in caplog.records if r.name == "core.runtime"]
-    assert len(lines) == 1 and "tensorrt" in lines[0] and "CUDA" in lines[0]
+def test_auto_on_the_cpu_says_which_and_why_in_one_line_and_warns_of_nothing(model, caplog, tmp_path):
+    with caplog.at_level(logging.DEBUG, logger="core.runtime"):
+        backend = create_backend(model, "auto", "auto", cache_dir=tmp_path)
+    expected = ("eager", "bf16") if cpu_supports_bf16() else ("onnxruntime", "fp32")
+    assert (backend.name, backend.precision, backend.device.type) == (*expected, "cpu")
+    records = [r for r in caplog.records if r.name == "core.runtime"]
+    assert not [r for r in records if r.levelno >= logging.WARNING], "a CPU without CUDA is no news"
+    (line,) = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert line.startswith(f"backend auto: {expected[0]} {expected[1]} on cpu (") and "bf16" in line
 
 
 def test_auto_prefers_tensorrt_then_eager_on_cuda():
-    assert auto_candidates(torch.device("cuda")) == ["tensorrt", "eager"]
-    assert auto_candidates(CPU) == ["eager"]
+    assert auto_candidates(torch.device("cuda"))[0] == ["tensorrt", "eager"]
+
+
+def test_auto_on_the_cpu_follows_native_bf16(monkeypatch):
+    """The rule measured in docs/performance.md: native bf16 -> eager bf16, else onnxruntime fp32."""
+    from core.runtime import auto
+
+    monkeypatch.setattr(auto, "cpu_supports_bf16", lambda: True)
+    assert auto_candidates(CPU)[0] == ["eager", "onnxruntime"]
+    monkeypatch.setattr(auto, "cpu_supports_bf16", lambda: False)
+    order, why = auto_candidates(CPU)
+    assert order == ["onnxruntime", "eager"] and "no native bf16" in why
+    assert auto_candidates(CPU, precision="bf16")[0] == ["eager"], "onnxruntime has no bf16"
+
+
+def test_an_onednn_isa_cap_below_bf16_turns_native_bf16_off(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 emulates an AVX2-only CPU: `auto` must not pick emulated bf16 there."""
+    from core.runtime import device
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    device.cpu_supports_bf16.cache_clear()
+    try:
+        assert device.cpu_supports_bf16() is False
+        assert "capped by ONEDNN_MAX_CPU_ISA=avx2" in device.cpu_isa()
+    finally:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+        device.cpu_supports_bf16.cache_clear()
+
+
+def test_the_table_gives_names_help_and_precisions():
+    from core.runtime import BACKENDS, backend_help, precision_help
+    from core.runtime.base import Backend
+
+    assert list(BACKENDS) == ["eager", "eager-plain", "compile", "onnxruntime", "tensorrt"]
+    for name, cls in BACKENDS.items():
+        assert issubclass(cls, Backend) and cls.name == name and cls.summary
+        assert f"{name}: {cls.summary}" in backend_help()
+    assert "fp32-strict" in precision_help() and "TF32" in precision_help()
+    assert supported_precisions("onnxruntime", CPU) == ("fp32", "fp32-strict")
+    assert supported_precisions("tensorrt", torch.device("cuda")) == ("fp16", "fp32", "fp32-strict")
+
+
+def test_fp32_strict_is_plain_fp32_on_the_cpu(model, person_crops, reference):
+    backend = create_backend(model, "eager", "cpu", "fp32-strict")
+    assert backend.precision == "fp32"
+    assert relative_error(backend(person_crops), reference) <= FP32_TOLERANCE
 
 
 def test_an_explicit_backend_that_cannot_run_is_a_clear_error(model):
@@ -247,3 +294,39 @@ def test_eager_and_compile_on_a_second_gpu_run_under_that_device(fake_cuda, monk
         assert backend.device == torch.device("cuda:1") and fake_cuda.entered == [1], backend
         assert relative_error(heatmaps, reference) <= LOW_PRECISION_TOLERANCE
     assert fake_cuda.current == 0, "the current device is restored after each call"
+
+
+class FlagsSeen(nn.Module):
+    """A module that notes the cuDNN flags it ran under."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module, self.flags = module, None
+
+    def forward(self, x):
+        self.flags = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32)
+        return self.module(x)
+
+
+def test_on_cuda_fp32_is_labelled_tf32_and_the_global_cudnn_flags_are_restored(fake_cuda):
+    """cuDNN autotuning and TF32 are set per call (cuda_math), never left set for the program."""
+    from core.runtime.device import cuda_math
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+    model = randomize_batchnorm(TinyPoseNet()).eval()
+    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(0))
+    seen = {}
+    for precision, label in (("fp32", "tf32"), ("fp32-strict", "fp32"), ("fp16", "fp16")):
+        backend = create_backend(model, "eager", "cuda:0", precision, input_size=(48, 64))
+        assert backend.precision == label
+        backend.module = FlagsSeen(backend.module)
+        backend(x)
+        seen[precision] = backend.module.flags
+        assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == before
+    assert seen["fp32"] == (True, True) and seen["fp32-strict"] == (True, False)
+    plain = create_backend(model, "eager-plain", "cuda:0", "fp32-strict")
+    assert plain.precision == "fp32"
+    with cuda_math(torch.device("cuda:0"), "fp32-strict", benchmark=False):
+        assert not cudnn.benchmark and not cudnn.allow_tf32 and not matmul.allow_tf32
+    assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == before

@@ -9,6 +9,7 @@ a real engine needs an NVIDIA GPU with torch-tensorrt; that test runs only there
 """
 
 import importlib.machinery
+import itertools
 import logging
 import sys
 import types
@@ -24,8 +25,10 @@ from core.runtime.folding import randomize_batchnorm, relative_error
 from core.runtime.tensorrt import (
     TensorRTBackend,
     TrtEnvironment,
+    batch_profiles,
     batch_range_for,
     cache_key,
+    evict_oldest,
     export_engine,
     unavailable_reason,
 )
@@ -77,9 +80,35 @@ def test_weights_enter_the_key_through_their_digest():
     assert cache_key(**{**BASE, "weights_sha256": before}) != cache_key(**{**BASE, "weights_sha256": after})
 
 
-def test_batch_range():
-    assert batch_range_for(32) == (1, 32, 32)
-    assert batch_range_for(0) == (1, 1, 1)
+def test_engines_are_tuned_for_small_batches_not_the_largest():
+    """TensorRT picks kernels for `opt`: one engine per range, each tuned inside its range."""
+    assert batch_profiles(32) == ((1, 4, 8), (9, 16, 32))
+    assert batch_profiles(16) == ((1, 4, 8), (9, 16, 16))
+    assert batch_profiles(8) == ((1, 4, 8),)
+    assert batch_profiles(4) == ((1, 2, 4),)
+    assert batch_profiles(0) == ((1, 1, 1),)
+    assert batch_range_for(32) == (1, 16, 32), "one exported engine: tuned for a middle batch"
+    for max_batch in range(1, 70):
+        ranges = batch_profiles(max_batch)
+        assert ranges[0][0] == 1 and ranges[-1][2] == max_batch
+        assert all(low <= opt <= high for low, opt, high in ranges)
+        assert all(a[2] + 1 == b[0] for a, b in itertools.pairwise(ranges)), "no gap"
+
+
+def test_the_cache_evicts_the_least_recently_used_engines_first(tmp_path):
+    import os
+
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"engine{index}.pt2"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + index, 1000 + index))
+        paths.append(path)
+    os.utime(paths[0], (2000, 2000))  # used last: kept
+    deleted = evict_oldest(tmp_path, 300, keep=(paths[1],))
+    assert deleted == [paths[2], paths[3]], "oldest first, never an engine in use"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine0.pt2", "engine1.pt2", "engine4.pt2"]
+    assert evict_oldest(tmp_path, 10_000) == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks behaviour on a machine without CUDA")
@@ -294,3 +323,34 @@ def test_the_cache_key_follows_the_installed_tensorrt_not_the_build_string(stand
     second = tensorrt_backend(tmp_path)
     assert TrtEnvironment.current(torch.device("cuda:1")).tensorrt_version == "11.1.1"
     assert first.path != second.path and len(stand_in.compiles) == 2
+
+
+def test_each_batch_runs_on_the_engine_of_its_range(stand_in, tmp_path):
+    backend = tensorrt_backend(tmp_path, max_batch=16)
+    specs = [build["options"]["arg_inputs"][0].spec for build in stand_in.compiles]
+    assert [(s["min_shape"][0], s["opt_shape"][0], s["max_shape"][0]) for s in specs] == [
+        (1, 4, 8),
+        (9, 16, 16),
+    ]
+    assert len(list(tmp_path.glob("*.pt2"))) == 2, "one cached file per range"
+    calls = []
+    backend.engines = [
+        lambda x, index=index, engine=engine: calls.append((index, x.shape[0])) or engine(x)
+        for index, engine in enumerate(backend.engines)
+    ]
+    for batch in (1, 8, 9, 16, 20):
+        assert backend(torch.randn(batch, 3, TINY_SIZE[1], TINY_SIZE[0])).shape[0] == batch
+    assert calls == [(0, 1), (0, 8), (1, 9), (1, 16), (1, 16), (0, 4)]
+
+
+def test_fp32_is_labelled_tf32_and_fp32_strict_turns_tf32_off(stand_in, tmp_path):
+    model = tiny_model()
+    tf32 = create_backend(
+        model, "tensorrt", "cuda:1", "fp32", max_batch=4, input_size=TINY_SIZE, cache_dir=tmp_path
+    )
+    strict = create_backend(
+        model, "tensorrt", "cuda:1", "fp32-strict", max_batch=4, input_size=TINY_SIZE, cache_dir=tmp_path
+    )
+    assert (tf32.precision, strict.precision) == ("tf32", "fp32")
+    assert [build["options"]["disable_tf32"] for build in stand_in.compiles] == [False, True]
+    assert tf32.path != strict.path, "different engines, different cache entries"
