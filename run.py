@@ -11,6 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("app.main", "the desktop app (default when no command is given)"),
     "track": ("core.cli.track", "headless pose tracking of files, folders, cameras or streams"),
+    "report": ("core.cli.report", "report.html of a track output folder: plots per video and per run"),
     "bench": ("core.bench.command", "FPS, latency, parameters and FLOPs per attention preset and backend"),
     "mot": ("core.cli.mot", "the tracker alone on MOTChallenge detections"),
     "mot-eval": ("core.cli.mot_eval", "MOTA, IDF1, ID switches of MOTChallenge results"),

@@ -46,7 +46,8 @@ from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
 
 EPILOG = """\
 outputs per input (named after it): STEM.mp4, STEM.jsonl, STEM.csv, STEM.coco.json, STEM.mot.txt,
-plus summary.json for the run. Every file is written atomically: a file that exists is complete.
+plus summary.json and report.html (plots per video; `run.py report OUT` makes it again) for the run.
+Every file is written atomically: a file that exists is complete.
 A video that decodes short of its frame count (truncated) is an error and its outputs are discarded,
 unless --accept-partial keeps what decodes. One run at a time per --out (a lock file says whose).
 
@@ -91,6 +92,9 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
         help="a video that decodes short of its frame count (truncated) counts as done, with a warning",
     )
     io.add_argument("--no-progress", action="store_true", help="no progress bars")
+    io.add_argument(
+        "--no-report", action="store_true", help="no report.html (written even on Ctrl-C by default)"
+    )
     io.add_argument("-v", "--verbose", action="store_true", help="log what happens (skips, reconnects, ...)")
 
     add_model_arguments(parser)
@@ -195,12 +199,14 @@ def main(argv: list[str], command: str = "track") -> int:
         max_frames=args.max_frames,
         progress=not args.no_progress,
         accept_partial=args.accept_partial,
+        report=not args.no_report,
     )
     result = run_jobs(config, jobs, options, models, describe)
     totals = result.summary["totals"]
     print(
         f"{totals['done']} done, {totals['skipped']} skipped, {totals['errors']} failed; "
         f"summary: {result.merged_path or result.summary_path}"
+        + (f"; report: {result.report_path}" if result.report_path else "")
     )
     return result.exit_code
 

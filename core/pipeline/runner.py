@@ -26,6 +26,7 @@ from core.errors import UserError, one_line
 from core.pipeline.jobs import FORMATS, Job, is_live_spec, outputs_complete, shard_jobs
 from core.pipeline.lock import OutputLock
 from core.pipeline.threaded import Models, Pipeline, PipelineConfig
+from core.report import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class RunOptions:
     max_frames: int | None = None
     progress: bool = True
     accept_partial: bool = False  # a file that decodes short of its frame count counts as done
+    report: bool = True  # OUT/report.html at the end of the run (core.report)
 
 
 # -------------------------------------------------------------------------------------- summaries
@@ -107,6 +109,7 @@ class RunResult:
     summary_path: Path
     merged_path: Path | None = None
     failed: list[dict] = field(default_factory=list)
+    report_path: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -138,6 +141,8 @@ def _run_locked(
     previous = _previous_entries(out_dir, options.shard) if options.resume else {}
     path = summary_path(out_dir, options.shard)
     summary = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "inputs": len(jobs),  # of the whole run, every shard's
         "weights": "trained" if models.trained else "untrained",
         "checkpoint": str(config.checkpoint) if config.checkpoint else None,
         **describe,
@@ -151,6 +156,7 @@ def _run_locked(
         "totals": {},
     }
     started = time.monotonic()
+    report = RunReport(out_dir, len(jobs), options.report)
 
     def save() -> None:
         summary["wall_s"] = round(time.monotonic() - started, 3)
@@ -164,6 +170,7 @@ def _run_locked(
                 error, source = entry["error"], entry["source"]
                 _print_error(f"error: {error}" if source in error else f"error: {source}: {error}")
         save()
+        report.video_done(entries)
 
     save()  # at once: a rank still working must not look finished from an earlier run's file
     files = [job for job in mine if not is_live_spec(job.spec)]
@@ -189,12 +196,21 @@ def _run_locked(
     except KeyboardInterrupt:
         summary["interrupted"] = True
         save()
+        report.write()
+        raise
+    except Exception as error:  # the run itself broke (a full disk, a bug): the report says so first
+        summary["failure"] = one_line(error)
+        with contextlib.suppress(Exception):
+            save()
+        report.write()
         raise
     summary["finished"] = True
     save()
     merged = merge_summaries(out_dir, options.shard[1]) if options.shard[1] > 1 else None
+    last = merged is not None or options.shard[1] == 1  # a shard that is not last leaves it to the last
+    report_path = report.write() if last else None
     failed = [v for v in summary["videos"] if v["status"] == "error"]
-    return RunResult(summary, path, merged, failed)
+    return RunResult(summary, path, merged, failed, report_path)
 
 
 def run_job_group(

@@ -88,6 +88,8 @@ def test_track_writes_every_output_with_one_record_per_input_frame(shared_data, 
         results = gt.loadRes(str(out / f"{stem}.coco.json"))
         assert len(results.getAnnIds()) == len(rows)
     assert not [p for p in out.iterdir() if "partial" in p.name]
+    report = out / "report.html"  # the run's report, with a section per video
+    assert f"report: {report}" in run.stdout and report.read_text().count('<section id="video-') == 2
 
 
 def test_killed_run_leaves_no_complete_looking_output_and_resume_finishes(shared_data, tmp_path, checkpoint):

@@ -190,7 +190,8 @@ def test_signals_end_cleanly_with_the_summary_written(tmp_path, shared_data, sig
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["finished"] is False
     assert [v["status"] for v in summary["videos"]] == ["interrupted"]
-    assert final_outputs(out) == ["summary.json"]  # the unfinished video's files are gone
+    assert final_outputs(out) == ["report.html", "summary.json"]  # the unfinished video's files are gone
+    assert 'class="banner interrupted"' in (out / "report.html").read_text()
 
 
 # 8 ------------------------------------------------------------------------------------------------

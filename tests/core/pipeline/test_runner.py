@@ -36,8 +36,10 @@ def test_shards_run_their_share_and_the_last_to_finish_merges_the_summary(models
     assert first.exit_code == 0 and first.merged_path is None  # rank 1 has not finished yet
     assert [v["stem"] for v in first.summary["videos"]] == ["soccer"]
     assert not (tmp_path / "summary.json").exists()
+    assert first.report_path is None  # the report is the last shard's to write, with every video in it
     second = run_jobs(models.config, jobs, shard(1), models)
     assert second.merged_path == tmp_path / "summary.json"
+    assert second.report_path == tmp_path / "report.html"
     merged = json.loads(second.merged_path.read_text())
     done = [(v["stem"], v["status"], v["frames"]) for v in merged["videos"]]
     assert done == [("soccer", "done", 5), ("street", "done", 5)]
@@ -48,6 +50,8 @@ def test_shards_run_their_share_and_the_last_to_finish_merges_the_summary(models
         "summary.json",
         "summary.rank0.json",
         "summary.rank1.json",
+        "report.html",
+        ".report-cache",
     }
 
 
@@ -108,7 +112,15 @@ def test_ctrl_c_discards_the_unfinished_video_and_records_it(models, shared_data
     status = [(v["stem"], v["status"]) for v in summary["videos"]]
     assert status == [("soccer", "done"), ("z_long", "interrupted")]
     assert summary["finished"] is False
-    assert sorted(p.name for p in out.iterdir()) == ["soccer.jsonl", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".report-cache",
+        "report.html",
+        "soccer.jsonl",
+        "summary.json",
+    ]
+    report = (out / "report.html").read_text()  # written on Ctrl-C too, saying so before anything else
+    assert report.index('<div class="banner interrupted"') < report.index("<main>")
+    assert report.count('<section id="video-') == 2
 
 
 def test_rank_summaries_merge_only_when_every_rank_has_finished(tmp_path):
@@ -137,3 +149,23 @@ def test_rank_summaries_merge_only_when_every_rank_has_finished(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if "partial" in p]
     rank(1, True, [], run_id="another torchrun")
     assert merge_summaries(tmp_path, 2) is None  # never mix the files of two runs
+
+
+def test_a_run_that_breaks_says_why_in_its_summary_and_first_in_its_report(
+    models, shared_data, tmp_path, monkeypatch
+):
+    import core.pipeline.runner as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runner, "run_job_group", broken)
+    jobs = list_inputs([str(shared_data / "video" / "street.mp4")])
+    with pytest.raises(RuntimeError):
+        run_jobs(models.config, jobs, RunOptions(tmp_path, ("jsonl",), progress=False), models)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failure"] == "RuntimeError: a bug" and summary["finished"] is False
+    report = (tmp_path / "report.html").read_text()
+    assert report.index(
+        '<div class="banner failed" id="state">The run failed: RuntimeError: a bug'
+    ) < report.index("<main>")
