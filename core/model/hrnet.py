@@ -356,8 +356,17 @@ def build_model(
     input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     positions: tuple[Position, ...] | None = None,
     attention_init_scale: float = 0.0,
+    seed: int | None = None,
 ) -> PoseHRNet:
-    """A freshly initialised model (official HRNet init; attention at its identity init by default)."""
+    """A freshly initialised model (official HRNet init; attention at its identity init by default).
+
+    `seed` draws the initial weights from their own generator, leaving the global one alone: the
+    same weights every time, so an untrained model's cached engines (keyed by a digest of the
+    weights) are found again next run. None draws from the global RNG (training)."""
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_model(width, preset, num_joints, input_size, positions, attention_init_scale)
     config = ModelConfig(
         width=width,
         preset=preset,

@@ -49,7 +49,8 @@ def build_model(config: PipelineConfig):
 
         loaded = load_checkpoint(config.checkpoint, config.input_size)  # size: official/mmpose files only
         return loaded.model, True, loaded.decode
-    model = build_network(width=config.width, preset=config.preset, input_size=config.input_size)
+    # Seeded: the same untrained weights every run, so a TensorRT engine built for them is reused.
+    model = build_network(width=config.width, preset=config.preset, input_size=config.input_size, seed=0)
     return model, False, "argmax"
 
 

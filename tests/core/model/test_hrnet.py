@@ -149,3 +149,16 @@ def test_config_rejects_what_hrnet_cannot_run():
     with pytest.raises(UserError, match="unknown attention preset"):
         build_model(preset="everything")
     assert ModelConfig(positions=((1, 1), (1, 2))).preset == "stage1"
+
+
+def test_a_seeded_untrained_model_is_the_same_every_time_and_leaves_the_global_rng_alone():
+    """Its TensorRT cache key is a digest of the weights: an unseeded model would rebuild every run."""
+    from core.runtime import weights_digest
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = build_model(width=8, input_size=(64, 64), seed=0)
+    assert torch.equal(torch.rand(1), expected_next), "the global generator did not move"
+    assert weights_digest(build_model(width=8, input_size=(64, 64), seed=0)) == weights_digest(first)
+    assert weights_digest(build_model(width=8, input_size=(64, 64), seed=1)) != weights_digest(first)
