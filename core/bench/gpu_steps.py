@@ -367,7 +367,7 @@ def track(settings: dict, device: str) -> dict:
     argv = ["--source", str(video), "--detector", f"file:{det}", "--out", str(out), "--device", device]
     argv += ["--checkpoint", "none", "--width", str(profile.width), "--input-size", f"{w}x{h}"]
     argv += ["--max-frames", str(profile.track_frames), "--no-progress", "--formats", "jsonl,video"]
-    argv += ["--backend", "auto", "--batch-size", str(profile.max_batch)]
+    argv += ["--backend", "auto", "--batch-size", str(profile.max_batch), "--no-report"]
     second = device != "cuda:0"
     if second:
         torch.cuda.reset_peak_memory_stats(0)
