@@ -19,6 +19,7 @@ time with `linear_sum_assignment` alone on a matrix of the same size. Times are 
 after a warm-up.
 """
 
+import itertools
 import math
 import os
 import platform
@@ -39,6 +40,7 @@ from core.cli.options import CommandParser
 from core.errors import UserError
 from core.records import Detection
 from core.track import Tracker, TrackerConfig, format_table
+from core.track.motion import ENGINES, MOTION_MODELS
 
 
 def _number_list(text: str, name: str, parse: type) -> list:
@@ -79,10 +81,16 @@ def synthetic_scene(people: int, frames: int, seed: int = 0) -> list[list[Detect
 
 
 def time_update(
-    people: int, frames: int = 200, warmup: int = 20, repeats: int = 5, kalman: str = "numpy"
+    people: int,
+    frames: int = 200,
+    warmup: int = 20,
+    repeats: int = 5,
+    kalman: str = "numpy",
+    motion: str = "steady",
 ) -> tuple[float, float, float]:
     """Median ms per tracker update as (wall clock, process CPU time), and median ms of
-    linear_sum_assignment alone on a people × people matrix (CPU time); `kalman` is the filter engine.
+    linear_sum_assignment alone on a people × people matrix (CPU time); `kalman` is the filter engine,
+    `motion` the motion model.
 
     CPU time is what the update itself costs; on a machine shared with other work the wall clock also
     counts time spent waiting for a core, so both are reported.
@@ -90,7 +98,7 @@ def time_update(
     scene = synthetic_scene(people, frames + warmup)
     wall, cpu = [], []
     for _ in range(repeats):
-        tracker = Tracker(TrackerConfig(kalman=kalman))
+        tracker = Tracker(TrackerConfig(kalman=kalman, motion=motion))
         for detections in scene[:warmup]:
             tracker.update(detections)
         start_wall, start_cpu = time.perf_counter(), time.process_time()
@@ -145,7 +153,11 @@ def _rates(text: str) -> list[float | None]:
 def runs(peers: bool = True, say=print) -> dict[str, TrackerRun]:
     """The trackers of the accuracy table: ours, SORT as abewley/sort, and the `trackers` peers when
     that package is installed (else `say` one line why they are missing)."""
-    table: dict[str, TrackerRun] = {"ours": ours(), "SORT (abewley)": sort_reference}
+    table: dict[str, TrackerRun] = {
+        "ours": ours(),
+        "ours offline": ours(offline=True),
+        "SORT (abewley)": sort_reference,
+    }
     if peers:
         reason = peers_unavailable_reason()
         if reason is None:
@@ -205,15 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     tables = accuracy(sequences, runs(not args.no_peers))
     print(f"\nAll frames, each sequence at its real frame rate ({len(sequences)} sequences, summed counts)")
     print(format_comparison(tables, {s.name: s.fps for s in sequences}))
-    print("\nours (default TrackerConfig), every metric")
-    print(format_table(tables["ours"]))
+    for name in ("ours", "ours offline"):
+        print(f"\n{name} (default TrackerConfig), every metric")
+        print(format_table(tables[name]))
     if not args.skip_frame_drop:
         drops = {}
         for fps in rates:
             stamping = "its real rate" if fps is None else f"{fps:g} fps"
-            drops[stamping] = frame_drop(sequences, rules, seeds, ours(), fps, phases=args.phases)
-            print(f"\nFrame drops, each sequence stamped at {stamping}, kept frames scored (ours)")
-            print(format_frame_drop(drops[stamping]))
+            for mode, run in (("online", ours()), ("offline", ours(offline=True))):
+                series = f"{mode}, stamped at {stamping}"
+                drops[series] = frame_drop(sequences, rules, seeds, run, fps, phases=args.phases)
+                print(f"\nFrame drops, ours {mode}, each sequence stamped at {stamping}, kept frames scored")
+                print(format_frame_drop(drops[series]))
         if args.plot is not None:
             with atomic_path(args.plot) as tmp:
                 tmp.write_bytes(plot_frame_drop(drops, f"{len(sequences)} MOT sequences, kept frames"))
@@ -228,15 +243,18 @@ def main(argv: list[str] | None = None) -> int:
             f"\nTracker update time per frame (median of {args.repeats} runs of 200 frames after 20 warm-up)"
         )
         print(
-            f"{'people':>6} {'kalman':>8} {'wall ms':>8} {'CPU ms':>7} {'CPU us/person':>14} "
+            f"{'people':>6} {'motion':>7} {'kalman':>8} {'wall ms':>8} {'CPU ms':>7} {'CPU us/person':>14} "
             f"{'assignment alone ms':>20}"
         )
         for people in (5, 20, 50):
-            for kalman in ("numpy", "filterpy"):  # interleaved, so both see the same machine load
-                wall_ms, cpu_ms, lsa_ms = time_update(people, repeats=args.repeats, kalman=kalman)
+            # interleaved, so every variant sees the same machine load
+            for motion, kalman in itertools.product(MOTION_MODELS, ENGINES):
+                wall_ms, cpu_ms, lsa_ms = time_update(
+                    people, repeats=args.repeats, kalman=kalman, motion=motion
+                )
                 print(
-                    f"{people:>6} {kalman:>8} {wall_ms:8.3f} {cpu_ms:7.3f} {1000 * cpu_ms / people:14.1f} "
-                    f"{lsa_ms:20.4f}"
+                    f"{people:>6} {motion:>7} {kalman:>8} {wall_ms:8.3f} {cpu_ms:7.3f} "
+                    f"{1000 * cpu_ms / people:14.1f} {lsa_ms:20.4f}"
                 )
     return 0
 

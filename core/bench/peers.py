@@ -16,6 +16,7 @@ import numpy as np
 from core.bench.sequences import TrackerRun, results_table
 from core.bench.sort_reference import Sort
 from core.track import MotTable, Tracker, TrackerConfig, detections_by_frame
+from core.track.offline import Journal, offline_tracks
 
 # Row name -> class of the `trackers` package (2.6.1 measured).
 PEERS = {
@@ -28,16 +29,25 @@ PEERS = {
 INSTALL = "pip install --no-deps trackers==2.6.1 supervision==0.31.2, then its imports: see docs/tracking.md"
 
 
-def ours(config: TrackerConfig | None = None) -> TrackerRun:
-    """Our tracker with `config`, online: the boxes it reports as it goes."""
+def ours(config: TrackerConfig | None = None, offline: bool = False) -> TrackerRun:
+    """Our tracker with `config`: online, the boxes it reports as it goes; `offline`, the offline pass's
+    (core.track.offline) after the online pass has seen every kept frame."""
 
     def run(detections: MotTable, kept: np.ndarray, fps: float) -> MotTable:
-        tracker = Tracker(config or TrackerConfig())
+        settings = config or TrackerConfig()
+        journal = Journal() if offline else None
+        tracker = Tracker(settings, journal)
         frames = dict(detections_by_frame(detections, int(kept.max(initial=0))))
         rows = []
         for number in kept.tolist():
             for track in tracker.update(frames.get(number, []), timestamp=(number - 1) / fps):
                 rows.append((number, track.id, *track.box))
+        if offline:
+            rows = [
+                (int(kept[index]), track.id, *track.box)
+                for index, tracks in offline_tracks(journal, settings).by_frame()
+                for track in tracks
+            ]
         return results_table(rows)
 
     return run

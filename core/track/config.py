@@ -7,7 +7,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from core.errors import UserError
-from core.track.kalman import ENGINES, POSITION_NOISE, POSITION_WEIGHT, VELOCITY_NOISE
+from core.track.imm import MANOEUVRE_NOISE, MANOEUVRE_TIME, STEADY_TIME
+from core.track.kalman import POSITION_NOISE, POSITION_WEIGHT, VELOCITY_NOISE
+from core.track.motion import ENGINES, MOTION_MODELS
 
 # Longest sane max_age: a lost person's predicted path means little after a minute. Until the tracker
 # worked in seconds, max_age counted frames (30 was common); such a value read as seconds is this large.
@@ -86,6 +88,17 @@ class TrackerConfig:
       √s and velocity_noise 0.05 h/s per √s: the Kalman process noise in time, see core.track.kalman
       (the box centre sways ~8 cm a second; a walker's velocity drifts by ~9 cm/s within a second).
       Scenes of sudden manoeuvres at low frame rates (sport, people running) do better with 0.3.
+    - motion "steady": one constant-velocity filter with the steady walker's noise above; "imm" mixes it
+      per track and moment with a manoeuvring model (core.track.imm): manoeuvre_noise 1 h/s per √s (a
+      stop from a brisk walk within half a second), steady_time 5 s between manoeuvres, manoeuvre_time
+      1 s per manoeuvre. Both engines of each (numpy, filterpy) are held to 1e-9 of each other.
+    - Offline pass (recorded files, core.track.offline): link_time 5 s (longest gap a link bridges;
+      people hidden longer have usually left), link_chi2 20 (the link gate, as gate_chi2), relink_height
+      for the size gate; fill_time 1 s (gaps filled by the smoother: longer ones are left empty, as
+      the straight path drifts from where a hidden person went); split_chi2 0 (off: cutting tracklets at
+      implausible jumps); offline_velocity_noise 0.5 h/s per √s (the smoother's model);
+      keypoint_noise 0.02 h and keypoint_velocity_noise 3 h/s per √s (each joint's smoother: a limb
+      changes speed within a fraction of a second).
     - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
@@ -131,7 +144,24 @@ class TrackerConfig:
     velocity_noise: float = field(
         default=VELOCITY_NOISE, metadata=_in("box heights per second per √s", above=True)
     )
+    motion: str = field(default="steady", metadata={"choices": tuple(MOTION_MODELS)})
+    manoeuvre_noise: float = field(
+        default=MANOEUVRE_NOISE, metadata=_in("box heights per second per √s", above=True)
+    )
+    steady_time: float = field(default=STEADY_TIME, metadata=_in("seconds", above=True))
+    manoeuvre_time: float = field(default=MANOEUVRE_TIME, metadata=_in("seconds", above=True))
     output_box: str = field(default="mean", metadata={"choices": ("detection", "filter", "mean")})
+    link_time: float = field(default=5.0, metadata=_in("seconds", high=MAX_AGE_LIMIT))
+    fill_time: float = field(default=1.0, metadata=_in("seconds", high=MAX_AGE_LIMIT))
+    split_chi2: float = field(default=0.0, metadata=_in("squared Mahalanobis distance; 0 = off"))
+    offline_velocity_noise: float = field(
+        default=0.5, metadata=_in("box heights per second per √s", above=True)
+    )
+    link_chi2: float = field(default=20.0, metadata=_in("squared Mahalanobis distance"))
+    keypoint_noise: float = field(default=0.02, metadata=_in("box heights", above=True))
+    keypoint_velocity_noise: float = field(
+        default=3.0, metadata=_in("box heights per second per √s", above=True)
+    )
     kalman: str = field(default="numpy", metadata={"choices": tuple(ENGINES)})
     oks_weight: float = field(default=0.5, metadata=_FRACTION)
     min_oks: float = field(default=0.5, metadata=_FRACTION)

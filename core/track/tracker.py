@@ -42,7 +42,9 @@ from core.errors import UserError
 from core.records import Detection, Pose, Track, TrackState
 from core.track.config import TrackerConfig
 from core.track.distances import INFEASIBLE, assign, combined_cost, direction_cost, oks_matrix
-from core.track.kalman import ENGINES, box_estimates, mahalanobis_all
+from core.track.kalman import box_estimates, mahalanobis_all
+from core.track.motion import engine, new_filter
+from core.track.offline import Journal
 from core.track.smoothing import OneEuroFilter
 
 # What leaving a track or an observation unmatched costs in a matching round: half of a pair without any
@@ -54,10 +56,11 @@ UNMATCHED = 0.5
 class _Track:
     """The tracker's private state for one person."""
 
-    def __init__(self, box: np.ndarray, score: float, frame: int, time: float, config: TrackerConfig):
-        self.kalman = ENGINES[config.kalman](
-            box, config.position_weight, config.velocity_noise, config.position_noise
-        )
+    def __init__(
+        self, key: int, box: np.ndarray, score: float, frame: int, time: float, config: TrackerConfig
+    ):
+        self.key = key  # private, unique within the tracker (the offline journal's name for it)
+        self.kalman = new_filter(box, config)
         self.id = 0  # public id, given on confirmation
         self.state = TrackState.TENTATIVE
         self.hits = self.streak = 1
@@ -68,7 +71,8 @@ class _Track:
         self.first_time = self.last_time = time  # seconds, of the first and the last observation
         self.last_state = self.kalman.snapshot()  # filter state right after the last observation
         self.history = [(time, (box[:2] + box[2:]) / 2)]  # (seconds, centre) back to direction_time
-        self.keypoints: np.ndarray | None = None
+        self.keypoints: np.ndarray | None = None  # smoothed online (One-Euro)
+        self.observed_keypoints: np.ndarray | None = None  # as observed, for the offline journal
         self.smoother = (
             OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         )
@@ -113,14 +117,19 @@ class Tracker:
     """`update(observations, timestamp) -> confirmed tracks matched in this frame`; one call per frame
     the tracker sees (frames dropped before it are never passed, so they never count as misses)."""
 
-    def __init__(self, config: TrackerConfig | None = None):
+    def __init__(self, config: TrackerConfig | None = None, journal: Journal | None = None):
+        """`journal`: where to keep every match for the offline pass (core.track.offline); None for
+        live sources, which keep nothing."""
         self.config = config or TrackerConfig()
+        self.journal = journal
         self.frame = 0  # frames seen
         self.time = 0.0  # seconds, on the tracker's clock (see _advance_clock)
         self._offset = 0.0  # added to timestamps after a source's clock went backwards
         self._tracks: list[_Track] = []
         self._next_id = 1
-        self._engine = ENGINES[self.config.kalman]
+        self._next_key = 1
+        self._frame_times: dict[int, float] = {}  # frame seen -> its time, back to the oldest track's last
+        self._engine = engine(self.config)
 
     @property
     def tracks(self) -> list[Track]:
@@ -134,6 +143,7 @@ class Tracker:
         boxes, scores, keypoints = _validate(observations)
         dt = self._advance_clock(timestamp)
         time = self.time
+        self._remember_frame_time()
         for track in self._tracks:
             track.missed += 1
         self._engine.predict_all([t.kalman for t in self._tracks], dt)
@@ -171,13 +181,18 @@ class Tracker:
         self._relink(confirming)
         for o in rest:
             if scores[o] >= c.new_track_score:
-                track = _Track(boxes[o], scores[o], self.frame, time, c)
+                track = _Track(self._next_key, boxes[o], scores[o], self.frame, time, c)
+                self._next_key += 1
                 if keypoints is not None:
                     self._set_keypoints(track, keypoints[o], time)
                 if self.frame <= c.min_hits:  # nothing to confirm against at the start of a stream
                     self._confirm(track)
                 self._tracks.append(track)
-        self._tracks = [t for t in self._tracks if self._survives(t)]
+        survivors = [t for t in self._tracks if self._survives(t)]
+        if self.journal is not None:
+            alive = {t.key for t in survivors}
+            self._write_journal(time, [t for t in self._tracks if t.id == 0 and t.key not in alive])
+        self._tracks = survivors
 
         out = []
         for track in self._tracks:
@@ -213,6 +228,14 @@ class Tracker:
         dt = now - self.time if self.frame > 1 else 0.0
         self.time = now
         return dt
+
+    def _remember_frame_time(self) -> None:
+        """Keep the times of the frames a lost track may replay (core of the re-update): those since the
+        oldest last observation of a live track."""
+        self._frame_times[self.frame] = self.time
+        oldest = min((t.last_frame for t in self._tracks), default=self.frame)
+        for frame in [f for f in self._frame_times if f < oldest]:
+            del self._frame_times[frame]
 
     def _survives(self, track: _Track) -> bool:
         """Life cycle after this frame's matching: missed tentative tracks die, missed confirmed ones
@@ -308,24 +331,29 @@ class Tracker:
         c = self.config
         if c.reupdate:
             # OC-SORT's re-update: a track matched after missing frames replays the gap with boxes
-            # interpolated between its last observation and this one, so the velocity learnt while
-            # lost reflects the real motion, not a guess; its filter ends predicted to this frame, as
-            # the others. Tracks with the same gap replay together.
-            replays: dict[tuple[int, float], list[tuple[_Track, np.ndarray]]] = {}
-            for track, o in zip(tracks, observed, strict=True):
-                gap = self.frame - track.last_frame
-                if gap > 1:
-                    replays.setdefault((gap, time - track.last_time), []).append((track, boxes[o]))
-            for (gap, elapsed), group in replays.items():
-                filters = [track.kalman for track, _ in group]
-                for track, _ in group:
-                    track.kalman.restore(track.last_state)
-                starts = np.array([track.box for track, _ in group])
-                ends = np.array([box for _, box in group])
-                for step in range(1, gap):
-                    self._engine.predict_all(filters, elapsed / gap)
-                    self._engine.update_all(filters, starts + (ends - starts) * step / gap)
-                self._engine.predict_all(filters, elapsed / gap)
+            # interpolated in time between its last observation and this one, one per frame seen in
+            # between, so the velocity learnt while lost reflects the real motion, not a guess; its
+            # filter ends predicted to this frame, as the others. All such tracks replay together:
+            # each frame of the gaps steps every track that was lost at that frame.
+            replays = [
+                (t, boxes[o]) for t, o in zip(tracks, observed, strict=True) if self.frame - t.last_frame > 1
+            ]
+            for track, _ in replays:
+                track.kalman.restore(track.last_state)
+            first = min((track.last_frame for track, _ in replays), default=self.frame)
+            for frame in range(first + 1, self.frame + 1):
+                group = [(track, box) for track, box in replays if track.last_frame < frame]
+                self._engine.predict_all(
+                    [t.kalman for t, _ in group], self._frame_times[frame] - self._frame_times[frame - 1]
+                )
+                if frame < self.frame:
+                    share = np.array(
+                        [(self._frame_times[frame] - t.last_time) / (time - t.last_time) for t, _ in group]
+                    )
+                    starts, ends = np.array([t.box for t, _ in group]), np.array([box for _, box in group])
+                    self._engine.update_all(
+                        [t.kalman for t, _ in group], starts + (ends - starts) * share[:, None]
+                    )
         self._engine.update_all([t.kalman for t in tracks], boxes[observed])
         for track, o in zip(tracks, observed, strict=True):
             track.last_state = track.kalman.snapshot() if c.reupdate else (track.kalman.x.copy(), None)
@@ -373,7 +401,19 @@ class Tracker:
             if track.state == TrackState.TENTATIVE:
                 self._confirm(track)
 
+    def _write_journal(self, time: float, died: list[_Track]) -> None:
+        """This frame's matches into the offline journal; tentative tracks that died are struck out."""
+        self.journal.frame(time)
+        for track in self._tracks:
+            if track.missed == 0:
+                self.journal.observe(track.key, track.box, track.score, track.observed_keypoints)
+            if track.id:
+                self.journal.name(track.key, track.id)
+        for track in died:
+            self.journal.drop(track.key)
+
     def _set_keypoints(self, track: _Track, keypoints: np.ndarray, time: float) -> None:
+        track.observed_keypoints = keypoints
         smoothed = keypoints.copy()
         if track.smoother is not None:
             height = max(float(track.box[3] - track.box[1]), 1.0)
