@@ -4,6 +4,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from core.cli.options import (
     CommandParser,
@@ -11,9 +12,9 @@ from core.cli.options import (
     add_model_arguments,
     add_runtime_arguments,
     apply_zoo_defaults,
+    pipeline_config_from_args,
 )
 from core.errors import UserError
-from core.model import parse_size
 
 
 def build_parser(command: str = "gui") -> argparse.ArgumentParser:
@@ -79,14 +80,9 @@ def require_display(find_library=None) -> None:
 
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
-    parse_size(args.input_size)  # fail on a bad size before any window appears
     notes: list[str] = []
     apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
-    if args.checkpoint is None:
-        from core.model import resolve_positions
-
-        resolve_positions(args.preset)  # an unknown preset fails here, not at the first Open
-
+    config = pipeline_config_from_args(args)  # every option checked as `track` checks it, before a window
     require_display()
     for line in notes:
         print(line, file=sys.stderr)
@@ -107,7 +103,7 @@ def main(argv: list[str], command: str = "gui") -> int:
 
     from app.window import MainWindow, WindowOptions
 
-    window = MainWindow(WindowOptions.from_args(args))
+    window = MainWindow(WindowOptions(config, Path(args.record_dir)))
     window.show()
     splash.close()
     if args.source:

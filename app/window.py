@@ -6,7 +6,6 @@ and shows what comes back — frames, the configuration in force, one-line error
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from app.recorder import file_stem
 from app.video_view import VideoView
 from app.worker import ModelsInfo, PipelineWorker
 from core.atomic import atomic_path
-from core.model import parse_size
 from core.pipeline import PipelineConfig
 from core.redact import redact_text, redact_url
 
@@ -56,23 +54,11 @@ IDLE_TEXT = "No video — open a webcam, stream or file above"
 
 @dataclass
 class WindowOptions:
+    """What the window starts with: the pipeline's configuration (`run.py gui` builds it with
+    core.cli.options.pipeline_config_from_args, as `track` does) and where recordings go."""
+
     config: PipelineConfig
     record_dir: Path = Path("recordings")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> WindowOptions:
-        config = PipelineConfig(
-            checkpoint=args.checkpoint,
-            width=args.width,
-            preset=args.preset,
-            input_size=parse_size(args.input_size),
-            backend=args.backend,
-            device=args.device,
-            detector=args.detector,
-            interval=args.interval,
-            flip=args.flip,
-        )
-        return cls(config, Path(args.record_dir))
 
 
 class MainWindow(QMainWindow):

@@ -27,6 +27,7 @@ from app.recorder import Recorder
 from app.video_view import Tag
 from core.errors import UserError, one_line
 from core.pipeline import (
+    MODEL_FIELDS,
     FrameResult,
     Pipeline,
     PipelineConfig,
@@ -315,11 +316,7 @@ class PipelineWorker(QObject):
             return
         if new == self.config:
             return
-        model_change = any(
-            k in changes
-            for k in ("checkpoint", "width", "preset", "input_size", "backend", "device", "precision", "flip")
-        )
-        self.busy.emit("loading model…" if model_change else "applying…")
+        self.busy.emit("loading model…" if changes.keys() & MODEL_FIELDS else "applying…")
         try:
             if self._pipeline is not None:
                 self._pipeline.reconfigure(new)

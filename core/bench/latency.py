@@ -25,9 +25,14 @@ import numpy as np
 
 from core.bench.pipeline import machine_lines
 from core.cli.entry import script
-from core.cli.options import CommandParser, add_detection_arguments, add_runtime_arguments
+from core.cli.options import (
+    CommandParser,
+    add_detection_arguments,
+    add_runtime_arguments,
+    pipeline_config_from_args,
+)
 from core.errors import UserError
-from core.model import DEFAULT_INPUT_SIZE, parse_size
+from core.model import DEFAULT_INPUT_SIZE
 from core.pipeline import Pipeline, PipelineConfig, build_models, new_tracker, sequential_step
 from core.video import FrameSource
 from core.video.capture import Probe
@@ -123,15 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, image: np.ndarray, detector: str) -> int:
-    config = PipelineConfig(
-        width=args.width,
-        input_size=parse_size(args.input_size),
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        detector=detector,
-        interval=args.interval,
-    )
+    config = pipeline_config_from_args(args, detector=detector)
     models = build_models(config)
     sequential_ms(config, models, image, args.warmup, 0)  # warm-up: first calls build kernels
     # Rounds alternate the two measurements, so load from other work on the machine hits both alike.

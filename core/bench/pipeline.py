@@ -27,10 +27,14 @@ import cv2
 import numpy as np
 
 from core.cli.entry import script
-from core.cli.options import CommandParser, add_detection_arguments, add_runtime_arguments
+from core.cli.options import (
+    CommandParser,
+    add_detection_arguments,
+    add_runtime_arguments,
+    pipeline_config_from_args,
+)
 from core.errors import UserError
-from core.model import DEFAULT_INPUT_SIZE, parse_size
-from core.pipeline import Models, Pipeline, PipelineConfig, build_models, new_tracker, sequential_step
+from core.pipeline import Models, Pipeline, build_models, new_tracker, sequential_step
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
 FORMATS = ("video", "jsonl", "csv", "coco", "mot")
@@ -215,17 +219,7 @@ def speed(args, work: Path) -> None:
 
     footage = SHARED_VIDEO / args.footage
     video = make_video(work / "bench1080p.mp4", args.frames, (1920, 1080), footage)
-    config = PipelineConfig(
-        checkpoint=args.checkpoint,
-        width=args.width,
-        preset=args.preset,
-        input_size=args.input_size,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        detector=args.detector,
-        interval=args.interval,
-    )
+    config = pipeline_config_from_args(args)
     models = build_models(config)
     for line in machine_lines(models, args.threads):
         print(line)
@@ -292,14 +286,9 @@ def memory(args, work: Path) -> None:
     size = args.memory_size
     det = work / "memory.det.txt"
     video = make_video(work / "memory.mp4", args.memory_frames, size, SHARED_VIDEO / args.footage, det)
-    config = PipelineConfig(
-        width=args.memory_width,
-        input_size=(64, 96),
-        backend=args.backend,
-        device=args.device,
-        detector=f"file:{det}",
-        interval=1,
-    )
+    # The memory run's model is fixed (untrained, small, detections from a file); runtime options apply.
+    fixed = {"checkpoint": None, "width": args.memory_width, "preset": "baseline", "input_size": (64, 96)}
+    config = pipeline_config_from_args(args, **fixed, detector=f"file:{det}", interval=1)
     models = build_models(config)
     out = work / "memory-out"
     out.mkdir()
@@ -373,7 +362,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--preset", default="baseline")
-    parser.add_argument("--input-size", type=parse_size, default=DEFAULT_INPUT_SIZE)
+    parser.add_argument("--input-size", help="crop width x height (default 192x256)")
     add_runtime_arguments(parser)
     add_detection_arguments(parser, zoo_default=False)
     parser.add_argument("--memory-frames", type=int, default=5000)

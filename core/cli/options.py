@@ -1,6 +1,8 @@
-"""Command-line options shared by several commands (the model's and the tracker's), and the one place
-numeric options are checked: `whole_number` and `number` are argparse types that turn anything
-outside an option's documented range (nan and inf included) into one `error:` line."""
+"""Command-line options shared by several commands (the model's, the runtime's, the detector's and
+the tracker's), the one place numeric options are checked (`whole_number` and `number` are argparse
+types that turn anything outside an option's documented range, nan and inf included, into one
+`error:` line), and the one route from parsed options to the pipeline: `pipeline_config_from_args`,
+used by `run.py track`, `run.py gui` and the bench scripts alike."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from typing import TYPE_CHECKING
 from core.errors import UserError
 
 if TYPE_CHECKING:
+    from core.pipeline import PipelineConfig
     from core.track import TrackerConfig
+
+TRACKER_OPTIONS = "tracker_options"  # set in a namespace whose parser has add_tracker_arguments' options
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -188,6 +193,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-age and --relink-growth counted frames in earlier versions, so they take their unit: "
         "--max-age 3s --relink-growth 0.25/s)"
     )
+    parser.set_defaults(**{TRACKER_OPTIONS: True})  # pipeline_config_from_args: build a TrackerConfig
     defaults = TrackerConfig()
     for field in dataclasses.fields(TrackerConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -228,3 +234,46 @@ def tracker_config_from_args(args: argparse.Namespace) -> TrackerConfig:
     from core.track import TrackerConfig
 
     return TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
+
+
+def pipeline_config_from_args(args: argparse.Namespace, **overrides) -> PipelineConfig:
+    """The PipelineConfig that a command's parsed options describe, checked whole before anything loads.
+
+    An option sets the PipelineConfig field of its name (`--batch-size` → `batch_size`); one the
+    command does not have, or leaves at None, keeps the field's default; the tracker options
+    (add_tracker_arguments) make its `tracker`. `overrides` are final values a command decides
+    itself (torchrun's device, a bench's fixed detector). Sizes are parsed, backend and precision
+    names made canonical, the device, the preset and a named backend's precision checked here, so
+    every command refuses the same bad option with the same one line, before a window or a model."""
+    from core.pipeline import PipelineConfig
+
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(PipelineConfig)
+        if getattr(args, field.name, None) is not None
+    }
+    if "input_size" in values:
+        from core.model import parse_size
+
+        values["input_size"] = parse_size(values["input_size"])
+    if getattr(args, TRACKER_OPTIONS, False):
+        values["tracker"] = tracker_config_from_args(args)
+    values.update(overrides)
+    config = _checked_runtime(PipelineConfig(**values))
+    if config.checkpoint is None:  # an untrained model of --preset: an unknown one fails now
+        from core.model import resolve_positions
+
+        resolve_positions(config.preset)
+    return config
+
+
+def _checked_runtime(config: PipelineConfig) -> PipelineConfig:
+    """`config` with canonical backend and precision names, once the device and a named backend's
+    precision on it are known to be good: what building the estimator would refuse, said now."""
+    from core.runtime import backend_name, precision_name, resolve_device, resolve_precision
+
+    backend, precision = backend_name(config.backend), precision_name(config.precision)
+    device = resolve_device(config.device)
+    if backend != "auto":
+        resolve_precision(backend, device, precision)
+    return dataclasses.replace(config, backend=backend, precision=precision)

@@ -25,14 +25,15 @@ from core.cli.options import (
     add_tracker_arguments,
     apply_zoo_defaults,
     number,
-    tracker_config_from_args,
+    pipeline_config_from_args,
     whole_number,
 )
 from core.errors import UserError
 from core.keypoints import NAMES
-from core.model import parse_size
+from core.pipeline import Models, PipelineConfig, build_models
 from core.pipeline.jobs import (
     FORMATS,
+    Job,
     check_no_overwrite,
     check_out_dir,
     distributed_env,
@@ -117,80 +118,57 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
     return parser
 
 
+@dataclasses.dataclass
+class TrackPlan:
+    """Everything `track` decided from its options before any model loads."""
+
+    config: PipelineConfig
+    jobs: list[Job]
+    options: RunOptions
+    notes: list[str]  # what the zoo defaults chose, said once the inputs are known to be good
+
+
 def main(argv: list[str], command: str = "track") -> int:
-    parser = build_parser(command)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s: %(message)s",
-        stream=sys.stderr,
+    args = build_parser(command).parse_args(argv)
+    _configure_logging(args.verbose)
+    plan = plan_run(args)  # every option and input checked: a typo must not wait for a model
+    for line in plan.notes:
+        print(line, file=sys.stderr)
+    models = load_models(plan.config)
+    result = run_jobs(plan.config, plan.jobs, plan.options, models, describe_run(plan.config, models))
+    totals = result.summary["totals"]
+    print(
+        f"{totals['done']} done, {totals['skipped']} skipped, {totals['errors']} failed; "
+        f"summary: {result.merged_path or result.summary_path}"
+        + (f"; report: {result.report_path}" if result.report_path else "")
     )
-    if not args.verbose:
+    return result.exit_code
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if not verbose:
         _quiet_opencv()
         # Library warnings (torch's UserWarnings, …) would print beside our one-line errors.
         warnings.simplefilter("ignore", UserWarning)
 
-    # Everything cheap first: a typo must not wait for a model to load.
+
+def plan_run(args: argparse.Namespace) -> TrackPlan:
+    """The configuration, this worker's inputs and where their outputs go, all checked; nothing is
+    created and no model loads (the output folder is made once the models have loaded)."""
     formats = parse_formats(args.formats)
-    input_size = parse_size(args.input_size)
-    tracker = tracker_config_from_args(args)  # its ranges (TrackerConfig) before any file is read
     notes: list[str] = []
     apply_zoo_defaults(args, notes.append)  # names and cached defaults; no network
     distributed = distributed_env()
-    if args.shard is not None:
-        shard = parse_shard(args.shard)
-    elif distributed is not None:
-        shard = (distributed[0], distributed[1])
-    else:
-        shard = (0, 1)
-    device = args.device
-    if device == "auto" and distributed is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            device = f"cuda:{distributed[2] % torch.cuda.device_count()}"
+    config = pipeline_config_from_args(args, device=_rank_device(args.device, distributed))
+    shard = parse_shard(args.shard) if args.shard is not None else _rank_shard(distributed)
     jobs = list_inputs(args.source)
     for job in jobs:  # a text file is not a video, whatever FFmpeg's tty demuxer makes of it
         check_video_file(job.spec)
     summaries = ("summary.json",) if shard[1] == 1 else ("summary.json", f"summary.rank{shard[0]}.json")
-    check_out_dir(args.out, summaries)  # checked now, created only once the models have loaded
+    check_out_dir(args.out, summaries)
     check_no_overwrite(jobs, args.out, formats)
-
-    for line in notes:  # said once the input is known to be good, so bad input stays one line
-        print(line, file=sys.stderr)
-    from core.pipeline import PipelineConfig, build_models
-
-    config = PipelineConfig(
-        checkpoint=args.checkpoint,
-        width=args.width,
-        preset=args.preset,
-        input_size=input_size,
-        backend=args.backend,
-        device=device,
-        precision=args.precision,
-        flip=args.flip,
-        batch_size=args.batch_size,
-        detector=args.detector,
-        interval=args.interval,
-        tracker=tracker,
-        kpt_threshold=args.kpt_threshold,
-    )
-    models = build_models(config)  # checks --backend, --device, --precision and the checkpoint
-    estimator = models.estimator
-    joints = estimator.config.num_joints
-    if joints != len(NAMES):
-        raise UserError(
-            f"track needs a COCO 17-keypoint model; {args.checkpoint} has {joints} joints "
-            "(the outputs, OKS matching and skeleton drawing are COCO-17's)"
-        )
-    describe = {
-        "model": _model_description(estimator),
-        "backend": str(getattr(estimator, "backend_name", args.backend)),
-        "device": str(getattr(estimator, "device", device)),
-        "detector": _redact_spec(args.detector),
-        "interval": args.interval,
-        "tracker": _plain(dataclasses.asdict(tracker)) if dataclasses.is_dataclass(tracker) else None,
-    }
     options = RunOptions(
         out_dir=args.out,
         formats=formats,
@@ -201,14 +179,48 @@ def main(argv: list[str], command: str = "track") -> int:
         accept_partial=args.accept_partial,
         report=not args.no_report,
     )
-    result = run_jobs(config, jobs, options, models, describe)
-    totals = result.summary["totals"]
-    print(
-        f"{totals['done']} done, {totals['skipped']} skipped, {totals['errors']} failed; "
-        f"summary: {result.merged_path or result.summary_path}"
-        + (f"; report: {result.report_path}" if result.report_path else "")
-    )
-    return result.exit_code
+    return TrackPlan(config, jobs, options, notes)
+
+
+def _rank_shard(distributed: tuple[int, int, int] | None) -> tuple[int, int]:
+    """Under torchrun, this rank's share (RANK/WORLD_SIZE); alone, every input."""
+    return (0, 1) if distributed is None else (distributed[0], distributed[1])
+
+
+def _rank_device(device: str, distributed: tuple[int, int, int] | None) -> str:
+    """Under torchrun, `auto` is this rank's own GPU (cuda:LOCAL_RANK) when CUDA is there."""
+    if device != "auto" or distributed is None:
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return device
+    return f"cuda:{distributed[2] % torch.cuda.device_count()}"
+
+
+def load_models(config: PipelineConfig) -> Models:
+    """The pose model and detector; `track` writes COCO-17 outputs, so the model must have 17 joints."""
+    models = build_models(config)
+    joints = models.estimator.config.num_joints
+    if joints != len(NAMES):
+        raise UserError(
+            f"track needs a COCO 17-keypoint model; {config.checkpoint} has {joints} joints "
+            "(the outputs, OKS matching and skeleton drawing are COCO-17's)"
+        )
+    return models
+
+
+def describe_run(config: PipelineConfig, models: Models) -> dict:
+    """What summary.json says about the run's model, backend, detector and tracker."""
+    estimator, tracker = models.estimator, config.tracker
+    return {
+        "model": _model_description(estimator),
+        "backend": str(getattr(estimator, "backend_name", config.backend)),
+        "device": str(getattr(estimator, "device", config.device)),
+        "detector": _redact_spec(config.detector),
+        "interval": config.interval,
+        "tracker": _plain(dataclasses.asdict(tracker)) if dataclasses.is_dataclass(tracker) else None,
+    }
 
 
 def _quiet_opencv() -> None:

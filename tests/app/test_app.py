@@ -234,6 +234,42 @@ def test_gui_command_rejects_bad_options_with_one_line():
     assert "interval" in result.stderr
 
 
+def test_gui_checks_its_options_as_track_does_before_any_window(tmp_path):
+    """`--precision fp99` was accepted and silently ignored: now it is one line, before the display
+    is even looked at (no display here: a window would have been refused in other words)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    for words, message in [(["--precision", "fp99"], "unknown precision"), (["--device", "tpu"], "tpu")]:
+        result = subprocess.run(
+            [sys.executable, "run.py", "gui", "--checkpoint", "none", *words],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 2
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_gui_precision_option_reaches_the_running_model(qapp, checkpoint, tmp_path):
+    from app.main import build_parser
+    from app.window import WindowOptions
+    from core.cli.options import pipeline_config_from_args
+
+    args = build_parser().parse_args(
+        ["--checkpoint", str(checkpoint), "--backend", "eager", "--precision", "bf16"]
+    )
+    window = MainWindow(WindowOptions(pipeline_config_from_args(args), tmp_path))
+    try:
+        assert wait_until(lambda: window.model_panel.running.text() != "–", 60)
+        assert window.worker.models_info().backend.split(" · ")[:2] == ["eager", "bf16"]
+    finally:
+        window.close()
+    assert wait_until(lambda: not pipeline_threads(), 10)
+
+
 def test_gui_without_a_display_says_so_in_one_line_instead_of_aborting():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     result = subprocess.run(

@@ -69,3 +69,121 @@ def test_the_tracker_options_take_seconds_with_their_unit():
     config = tracker_config_from_args(parser.parse_args(["--max-age", "1.5s", "--relink-growth", "0.5/s"]))
     assert config.max_age == 1.5 and config.relink_growth == 0.5
     assert tracker_config_from_args(parser.parse_args([])).max_age == 3.0
+
+
+# ------------------------------------------------------------------ options → PipelineConfig
+# Options of `run.py track` and `run.py gui` that are not settings of the pipeline, and where they go
+# instead. Every other option must change the PipelineConfig that pipeline_config_from_args builds.
+NOT_PIPELINE = {
+    "help": "argparse's own",
+    "source": "what runs, not how: each input is a job (track) or a view (gui)",
+    "out": "where track writes (RunOptions)",
+    "formats": "which files track writes (RunOptions)",
+    "resume": "which inputs track skips (RunOptions)",
+    "shard": "which inputs this worker takes (RunOptions)",
+    "max_frames": "where track stops reading each input (RunOptions)",
+    "accept_partial": "how track judges a truncated input (RunOptions)",
+    "no_progress": "track's progress bars",
+    "no_report": "whether track writes report.html (RunOptions)",
+    "verbose": "track's logging",
+    "record_dir": "where the app saves recordings and snapshots (WindowOptions)",
+}
+# A valid value unlike the default, for options whose value the test cannot derive from the default.
+SAMPLES = {
+    "checkpoint": "model.pt",
+    "preset": "paper",
+    "input_size": "288x384",
+    "backend": "eager-plain",
+    "device": "cpu",
+    "precision": "fp32",
+    "detector": "file:det.txt",
+}
+REQUIRED = {"track": ["--source", "video.mp4", "--out", "out"], "gui": []}
+
+
+def command_parsers():
+    from app.main import build_parser as gui_parser
+    from core.cli.track import build_parser as track_parser
+
+    return {"track": track_parser(), "gui": gui_parser()}
+
+
+def changed_value(action) -> list[str]:
+    """Command-line words that set `action`'s option to a valid value other than its default."""
+    import argparse
+    import dataclasses
+
+    from core.track import TrackerConfig
+
+    flag, default = action.option_strings[-1], action.default
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [f"--{'no-' if default else ''}{flag.removeprefix('--').removeprefix('no-')}"]
+    if isinstance(action, argparse._StoreTrueAction):
+        return [flag]
+    if action.choices:
+        return [flag, next(choice for choice in action.choices if choice != default)]
+    if action.dest in SAMPLES:
+        return [flag, SAMPLES[action.dest]]
+    units = {f.name: f.metadata.get("cli_unit", "") for f in dataclasses.fields(TrackerConfig)}
+    if isinstance(default, int):
+        return [flag, str(default + 1)]
+    if isinstance(default, float):
+        return [flag, f"{default / 2:g}{units.get(action.dest, '')}"]
+    raise AssertionError(f"{flag}: add a sample value to SAMPLES, or the option to NOT_PIPELINE")
+
+
+@pytest.mark.parametrize("command", ["track", "gui"])
+def test_every_option_reaches_the_pipeline_config_or_says_where_it_goes(command):
+    """The `gui --precision` class of bug (an option parsed, then dropped on the way): for every option
+    the parser accepts, changing it changes the configuration, unless NOT_PIPELINE says why not."""
+    from core.cli.options import pipeline_config_from_args
+
+    parser = command_parsers()[command]
+    base = pipeline_config_from_args(parser.parse_args(REQUIRED[command]))
+    dropped = []
+    for action in parser._actions:
+        if action.dest in NOT_PIPELINE:
+            continue
+        words = changed_value(action)
+        config = pipeline_config_from_args(parser.parse_args([*REQUIRED[command], *words]))
+        if config == base:
+            dropped.append(" ".join(words))
+    assert dropped == [], f"run.py {command}: options that never reach the PipelineConfig: {dropped}"
+
+
+def test_the_list_of_options_outside_the_pipeline_names_only_options_that_exist():
+    dests = {action.dest for parser in command_parsers().values() for action in parser._actions}
+    assert set(NOT_PIPELINE) - dests == set()
+
+
+def test_the_config_carries_what_the_options_say_checked_and_canonical():
+    from core.cli.options import pipeline_config_from_args
+    from core.cli.track import build_parser
+
+    parser = build_parser()
+    words = ["--input-size", "288x384", "--backend", "PLAIN", "--precision", "FP32", "--batch-size", "4"]
+    args = parser.parse_args([*REQUIRED["track"], *words, "--max-age", "1.5s", "--detector", "hog"])
+    config = pipeline_config_from_args(args, device="cpu")
+    assert config.input_size == (288, 384) and config.batch_size == 4 and config.device == "cpu"
+    assert config.backend == "eager-plain" and config.precision == "fp32"  # canonical names
+    assert config.tracker.max_age == 1.5 and config.detector == "hog"
+    for words, message in [
+        (["--precision", "fp99"], "unknown precision"),
+        (["--backend", "nope"], "unknown backend"),
+        (["--device", "tpu"], "device"),
+        (["--backend", "eager-plain", "--precision", "bf16"], "cannot run bf16"),
+        (["--preset", "nope"], "preset"),
+        (["--input-size", "100x100"], "100"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            pipeline_config_from_args(parser.parse_args([*REQUIRED["track"], *words]))
+
+
+def test_options_a_command_lacks_keep_the_config_defaults():
+    import argparse
+
+    from core.cli.options import pipeline_config_from_args
+    from core.pipeline import PipelineConfig
+
+    assert pipeline_config_from_args(argparse.Namespace()) == PipelineConfig()
+    assert pipeline_config_from_args(argparse.Namespace(detector=None, width=8)).detector == "hog"
