@@ -124,11 +124,14 @@ def changed_value(action) -> list[str]:
         return [flag, next(choice for choice in action.choices if choice != default)]
     if action.dest in SAMPLES:
         return [flag, SAMPLES[action.dest]]
-    units = {f.name: f.metadata.get("cli_unit", "") for f in dataclasses.fields(TrackerConfig)}
+    tracker = {f.name: f.metadata for f in dataclasses.fields(TrackerConfig)}
+    metadata = tracker.get(action.dest, {})
     if isinstance(default, int):
         return [flag, str(default + 1)]
     if isinstance(default, float):
-        return [flag, f"{default / 2:g}{units.get(action.dest, '')}"]
+        high = metadata.get("range", (0.0, 1.0))[1]
+        value = default / 2 if default else min(1.0, high / 2)  # inside the field's range (metadata)
+        return [flag, f"{value:g}{metadata.get('cli_unit', '')}"]
     raise AssertionError(f"{flag}: add a sample value to SAMPLES, or the option to NOT_PIPELINE")
 
 
