@@ -7,6 +7,7 @@ import pytest
 from tests.support.fake_cuda import fake_cuda  # noqa: F401  (a fixture for every test)
 from tests.support.helpers import SHARED_DATA, require
 from tests.support.rtsp import rtsp_server  # noqa: F401  (a fixture for every test)
+from tests.support.sandbox import world_readable_dir  # noqa: F401  (a fixture for every test)
 from tests.support.weights import weights_server  # noqa: F401  (a fixture for every test)
 
 

@@ -3,7 +3,8 @@ registry entries that point at it, and generated files in every registry format.
 
 The server serves named byte strings, honours `Range: bytes=N-` with 206 (unless told not to), and
 can misbehave on purpose: cut a body short, stall mid-body, or answer 404. It counts requests and
-keeps the Range headers it saw, so tests can prove a cache hit made no request and a retry resumed.
+keeps the Range and Authorization headers it saw, so tests can prove a cache hit made no request, a
+retry resumed, and a mirror's credentials were sent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ServerState:
     files: dict[str, bytes] = field(default_factory=dict)
     behaviour: dict[str, Behaviour] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    authorizations: list[str | None] = field(default_factory=list)  # each request's Authorization header
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -50,6 +52,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         name = self.path.lstrip("/")
         state = self.state
         state.requests.append((name, self.headers.get("Range")))
+        state.authorizations.append(self.headers.get("Authorization"))
         rule = state.behaviour.get(name, Behaviour())
         body = state.files.get(name)
         if body is None or rule.status != 200:

@@ -1,13 +1,24 @@
 """The cache: where it is, `import` of good and bad files, re-verification on every load, files
-without a published digest (structure check + digest recorded at first download), remove."""
+without a published digest (structure check + digest recorded at first download, zip bombs), remove,
+and the lock that lets one process at a time write an entry."""
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from core.errors import UserError
-from core.zoo import cache_dir, cached_file, default_entry, fetch, import_file, is_cached, remove
-from core.zoo.cache import digest_path, entry_path
+from core.zoo import (
+    cache_dir,
+    cached_file,
+    default_entry,
+    fetch,
+    import_file,
+    is_cached,
+    read_onnx_from_zip,
+    remove,
+)
+from core.zoo.cache import digest_path, entry_lock, entry_path
 from tests.support.weights import detector_entry, pose_entry, registered, sha256, yolox_zip_bytes, zipped
 
 GOOD = b"weights that match their published prefix" * 100
@@ -106,3 +117,78 @@ def test_the_default_is_the_first_cached_entry_in_registry_order(monkeypatch, tm
     import_file(second, tmp_path / "b")
     assert default_entry("pose") == second
     assert default_entry("detector") is None
+
+
+def test_import_of_another_entrys_file_names_the_users_file_and_the_entry_it_is(monkeypatch, tmp_path):
+    """A W48 file imported as hrnet-w32: the line names the file the user gave and what it really is."""
+    w32, w48 = pose_entry("test-w32", GOOD), pose_entry("test-w48", GOOD + b"48")
+    monkeypatch.setattr("core.zoo.registry.REGISTRY", {w32.name: w32, w48.name: w48})
+    source = tmp_path / "downloads" / "w48.pth"
+    source.parent.mkdir()
+    source.write_bytes(GOOD + b"48")
+    with pytest.raises(UserError) as caught:
+        import_file(w32, source)
+    digest = sha256(GOOD + b"48")[:8]
+    assert str(caught.value) == (
+        f"{source} is not test-w32's file: SHA-256 starts {digest}, the file name publishes "
+        f"{w32.sha256_prefix}: it is test-w48's file"
+    )
+    assert not (cache_dir() / "test-w32").exists()  # no empty entry folder left behind
+    assert source.read_bytes() == GOOD + b"48"
+
+
+def test_import_of_a_saved_web_page_says_it_is_one(tmp_path):
+    entry = pose_entry("test-pose", GOOD)
+    page = tmp_path / "hrnet.pth"
+    page.write_bytes(b"\n  <!DOCTYPE html><html><body>Please log in to the hotel Wi-Fi</body></html>")
+    with pytest.raises(
+        UserError, match=r"hrnet\.pth is not test-pose's file: it is a web page .*captive portal"
+    ):
+        import_file(entry, page)
+
+
+def test_a_zip_member_larger_than_the_cap_is_refused_before_it_is_unpacked(monkeypatch, tmp_path):
+    from core.zoo import cache
+
+    monkeypatch.setattr(cache, "MAX_GRAPH_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.zip"
+    bomb.write_bytes(zipped({"end2end.onnx": bytes(2 << 20)}))
+    with pytest.raises(UserError, match=r"unpacks to more than 1 MB.*zip bomb"):
+        read_onnx_from_zip(bomb)
+    small = tmp_path / "small.zip"
+    small.write_bytes(zipped({"end2end.onnx": b"graph"}))
+    assert read_onnx_from_zip(small) == (b"graph", "end2end.onnx")
+
+
+def test_concurrent_fetches_of_one_entry_download_it_once(monkeypatch, weights_server):
+    """Threads stand in for processes here (flock locks open files, not processes): the second
+    waits for the first, says so, and then uses its file."""
+    body = GOOD * 50
+    entry = registered(monkeypatch, weights_server, pose_entry("test-pose", body), body, stall_seconds=1.0)
+    paths, notices, errors = [], [], []
+
+    def first_use():
+        try:
+            paths.append(fetch(entry, notice=notices.append))
+        except Exception as error:  # the assertion below shows it
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(paths) == 2 and paths[0] == paths[1] and paths[0].read_bytes() == body
+    assert weights_server.count(entry.file_name) == 1
+    assert notices == ["test-pose: another process is downloading it; waiting for it to finish"]
+
+
+def test_remove_during_a_download_is_refused_in_one_line(tmp_path):
+    entry = pose_entry("test-pose", GOOD)
+    (tmp_path / "f").write_bytes(GOOD)
+    import_file(entry, tmp_path / "f")
+    downloading = entry_lock(entry, "download test-pose")  # as a downloading process holds it
+    with downloading, pytest.raises(UserError, match="another process is downloading it; try again"):
+        remove(entry)
+    assert is_cached(entry)
+    assert len(remove(entry)) == 2

@@ -1,7 +1,10 @@
 """The downloader against a loopback server (127.0.0.1 only): progress, cache hits without a request,
 digest mismatches, truncated bodies, 404, refused connections, stalls, interruptions, Range resume,
-and the offline line. Every failure is one UserError line and leaves no cache entry."""
+web pages, proxies, a mirror with credentials, and the offline line. Every failure is one UserError
+line, names what failed (the proxy, not the host behind it) with credentials masked, and leaves no
+cache entry."""
 
+import base64
 import os
 import socket
 import time
@@ -80,10 +83,7 @@ def test_404_is_one_line_without_retries(monkeypatch, weights_server):
 
 def test_a_refused_connection_is_retried_then_reported(monkeypatch):
     monkeypatch.delenv("POSE_OFFLINE")
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    entry = pose_entry("test-pose", BODY, url=f"http://127.0.0.1:{port}/file-{sha256(BODY)[:8]}.pth")
+    entry = pose_entry("test-pose", BODY, url=f"http://127.0.0.1:{dead_port()}/file-{sha256(BODY)[:8]}.pth")
     started = time.monotonic()
     with pytest.raises(UserError, match=r"refused.*4 attempts"):
         download(entry, settings=QUICK)
@@ -154,3 +154,52 @@ def test_a_mirror_serves_the_same_file_names_and_the_published_digest_still_appl
     with pytest.raises(UserError, match="the file name publishes 81c58e40"):
         download(entry, settings=QUICK)
     assert_not_cached(entry)
+
+
+def dead_port() -> int:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_dead_proxy_is_named_not_the_host_it_never_reached(monkeypatch):
+    """Only the proxy (a dead port on 127.0.0.1) is contacted; the origin's name is never resolved."""
+    monkeypatch.delenv("POSE_OFFLINE")
+    proxy = f"http://user:proxy-pw@127.0.0.1:{dead_port()}"
+    monkeypatch.setenv("http_proxy", proxy)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    entry = pose_entry("test-pose", BODY, url=f"http://weights.example/file-{sha256(BODY)[:8]}.pth")
+    with pytest.raises(UserError) as caught:
+        download(entry, settings=QUICK)
+    message = str(caught.value)
+    assert f"the proxy http://***@127.0.0.1:{proxy.rsplit(':', 1)[1]} (from http_proxy): " in message
+    assert "refused" in message and "proxy-pw" not in message
+    assert "resume" not in message  # nothing arrived, so nothing resumes
+    assert_not_cached(entry)
+
+
+def test_a_web_page_is_refused_at_once_and_said_as_such(monkeypatch, weights_server):
+    page = b"<html><head><title>Captive portal</title></head><body>Accept the terms</body></html>"
+    entry = registered(monkeypatch, weights_server, pose_entry("test-pose", BODY), page)
+    with pytest.raises(UserError, match=r"sent a web page \(HTML\) instead of the file: a captive portal"):
+        download(entry, settings=QUICK)
+    assert weights_server.count(entry.file_name) == 1
+    assert_not_cached(entry)
+    assert not partial_path(entry).exists()
+
+
+def test_a_mirror_with_credentials_gets_them_as_basic_auth_and_they_are_never_shown(
+    monkeypatch, weights_server
+):
+    from core.zoo import lookup
+
+    entry = registered(monkeypatch, weights_server, pose_entry("test-pose", BODY), BODY)
+    monkeypatch.setenv("POSE_WEIGHTS_MIRROR", weights_server.base.replace("//", "//reader:t%2Fk%23n@"))
+    assert download(lookup("test-pose"), settings=QUICK).read_bytes() == BODY
+    assert weights_server.state.authorizations == ["Basic " + base64.b64encode(b"reader:t/k#n").decode()]
+    weights_server.state.files.pop(entry.file_name)
+    with pytest.raises(UserError) as caught:
+        download(lookup("test-pose"), settings=QUICK)
+    assert "HTTP 404" in str(caught.value) and "t%2Fk" not in str(caught.value)
+    assert "reader" not in str(caught.value)

@@ -1,0 +1,102 @@
+"""Commands run where file permissions bite. The tests run as root (here and in CI), and root passes
+every permission check, so a test of a read-only folder proves nothing unless its command runs as
+an unprivileged user or against a read-only mount:
+
+- `as_nobody(argv)`: the command as user and group 65534 (`setpriv`), for folders without write
+  permission. That user must be able to read the repository and the interpreter, which
+  `nobody_reason()` checks by starting Python as it.
+- `on_read_only_mount(folder, argv)`: the command in a private mount namespace (`unshare -m`, or
+  `unshare -rm` without CAP_SYS_ADMIN) where `folder` is bind-mounted read-only: EROFS for everyone,
+  root included, and nothing outside the command sees the mount.
+- `world_readable_dir()`: a temporary folder outside pytest's (root-only) tmp_path that user 65534
+  can reach.
+
+Where a sandbox cannot be set up, `require` skips the test locally and fails it in CI.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.helpers import ROOT, require
+
+NOBODY = 65534
+_MOUNT_RO = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+
+
+def as_nobody(argv: list[str]) -> list[str]:
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+
+
+@functools.cache
+def nobody_reason() -> str | None:
+    """Why commands cannot run as user 65534 here; None when they can."""
+    if os.geteuid() != 0:
+        return "not root: cannot switch to another user"
+    if shutil.which("setpriv") is None:
+        return "setpriv is not installed (util-linux)"
+    probe = subprocess.run(
+        as_nobody([sys.executable, "-c", "import run, core.zoo"]), cwd=ROOT, capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"user {NOBODY} cannot run the repository's Python ({probe.stderr.strip()[-200:]})"
+    return None
+
+
+def require_nobody() -> None:
+    require(nobody_reason() is None, nobody_reason() or "")
+
+
+@functools.cache
+def _unshare() -> list[str] | None:
+    """The unshare command that can bind-mount read-only here, or None."""
+    if shutil.which("unshare") is None:
+        return None
+    scratch = Path(tempfile.mkdtemp(prefix="ro-probe-"))
+    try:
+        for command in (["unshare", "-m"], ["unshare", "-rm"]):
+            probe = [
+                *command,
+                "--",
+                "sh",
+                "-c",
+                _MOUNT_RO,
+                str(scratch),
+                "sh",
+                "-c",
+                "! touch $0/x",
+                str(scratch),
+            ]
+            if subprocess.run(probe, capture_output=True).returncode == 0:
+                return command
+        return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def on_read_only_mount(folder: Path, argv: list[str]) -> list[str]:
+    """`argv` with `folder` read-only (a private bind mount; the test's own view stays writable)."""
+    command = _unshare()
+    require(command is not None, "cannot bind-mount read-only in a private mount namespace (unshare)")
+    return [*command, "--", "sh", "-c", _MOUNT_RO, str(folder), *argv]
+
+
+@pytest.fixture
+def world_readable_dir() -> Iterator[Path]:
+    """A fresh folder under the system temp folder, reachable (0o755) by user 65534."""
+    folder = Path(tempfile.mkdtemp(prefix="pose-sandbox-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:  # modes a test removed must not stop the clean-up
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder, ignore_errors=True)
