@@ -1,7 +1,9 @@
 """The one path from a command's exception to the user's screen: a `UserError` is one `error:` line
 and exit 2, Ctrl-C is `interrupted` and exit 130 (SIGTERM: 143), a closed pipe ends quietly with 141,
 anything else is a bug and keeps its traceback. `run.py` and the developer scripts
-(`python -m core.bench.mot`, …) all end here.
+(`python -m core.bench.mot`, …) all end here. Whatever reaches the screen this way (the error line,
+a bug's traceback, an uncaught exception in a thread) has URL credentials masked (core.redact), a
+last line of defence behind the places that name a source.
 
 The first SIGINT or SIGTERM raises KeyboardInterrupt, so the command cleans up as on Ctrl-C (partial
 files discarded, summary written). Further ones while it cleans up are noted, not raised: a second
@@ -16,9 +18,12 @@ import contextlib
 import os
 import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable
 
 from core.errors import UserError
+from core.redact import redact_text
 
 QUIT_AFTER = 3  # signals: the third ends the process without waiting for the clean-up
 
@@ -69,12 +74,13 @@ def run_command(
     interrupts = Interrupts()
     if handle_signals:
         interrupts.install()
+    sys.excepthook, threading.excepthook = redacted_excepthook, redacted_thread_excepthook
     try:
         code = int(main(argv, **kwargs) or 0)
         sys.stdout.flush()  # buffered output meeting a closed pipe fails here, not at exit
         return code
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -86,6 +92,22 @@ def run_command(
             interrupts.restore()
         else:  # the command is over: a late signal must not kill the exit with SIGINT's default action
             interrupts.ignore()
+
+
+def redacted_excepthook(kind, value, trace) -> None:
+    """sys.excepthook: the interpreter's traceback of a bug, URL credentials masked."""
+    text = "".join(traceback.format_exception(kind, value, trace))
+    print(redact_text(text), file=sys.stderr, end="", flush=True)
+
+
+def redacted_thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    """threading.excepthook: threading's own report of an exception that ended a thread (often one
+    named after the stream it opens), URL credentials masked."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    print(redact_text(f"Exception in thread {name}:\n{text}"), file=sys.stderr, end="", flush=True)
 
 
 def closed_output() -> int:

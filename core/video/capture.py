@@ -393,11 +393,15 @@ def rtsp_status(url: str, timeout: float) -> int | None:
     """The status an RTSP server answers a DESCRIBE of `url` with (its credentials sent as Basic
     auth), or None when it cannot be asked. OpenCV reports every failed open alike; this tells a
     refused password (401) apart, which FFmpeg only writes to its log."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a password with an unencoded "/" makes part of it read as the port
+    except ValueError:
+        return None
     if parts.scheme.lower() != "rtsp" or not parts.hostname:
         return None
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    netloc = host if port is None else f"{host}:{port}"
     lines = [
         f"DESCRIBE {urlunsplit(parts._replace(netloc=netloc))} RTSP/1.0",
         "CSeq: 1",
@@ -407,7 +411,7 @@ def rtsp_status(url: str, timeout: float) -> int | None:
         token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         lines.append("Authorization: Basic " + base64.b64encode(token).decode("ascii"))
     try:
-        with socket.create_connection((parts.hostname, parts.port or 554), timeout=timeout) as connection:
+        with socket.create_connection((parts.hostname, port or 554), timeout=timeout) as connection:
             connection.settimeout(timeout)
             connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
             answer = connection.recv(256)
