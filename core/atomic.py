@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from core.errors import UserError
@@ -49,18 +51,57 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder")
+    stream = _check_kind(path)
     try:
-        tmp = temp_beside(path, suffix)
+        tmp = _temp_elsewhere(suffix) if stream else temp_beside(path, suffix)
     except OSError as error:
         raise write_error(path, error) from None
     try:
         yield tmp
-        os.replace(tmp, path)
+        if stream:
+            with open(tmp, "rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target)
+        else:
+            os.replace(tmp, path)
     except OSError as error:
         raise write_error(path, error) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _temp_elsewhere(suffix: str) -> Path:
+    """A temporary file in the system's temporary folder, for a target that is a device (no file
+    may be created beside /dev/null)."""
+    handle, name = tempfile.mkstemp(prefix=".output.partial-", suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+def _file_kind(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file or folder ("character device", …)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    kinds = {
+        stat.S_ISCHR: "character device",
+        stat.S_ISFIFO: "FIFO",
+        stat.S_ISBLK: "block device",
+        stat.S_ISSOCK: "socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), None)
+
+
+def _check_kind(path: Path) -> bool:
+    """True when `path` is a stream to write through (a character device or a FIFO); UserError when
+    it is another kind of special file; False for a regular file or a new name."""
+    kind = _file_kind(path)
+    if kind in ("character device", "FIFO"):
+        return True
+    if kind is not None:
+        raise UserError(f"cannot write {path}: it is a {kind}, not a regular file")
+    return False
 
 
 def write_error(path: str | Path, error: OSError) -> UserError:
@@ -85,12 +126,38 @@ def check_writable_folder(folder: str | Path) -> None:
         raise UserError(f"cannot write to output folder {folder}: {probe} is not writable")
 
 
-def check_writable(path: str | Path) -> None:
-    """UserError unless the file `path` could be written now (its folder writable, no folder in the way)."""
+def check_writable(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
+    """UserError unless the file `path` could be written now (its folder writable, no folder in the
+    way, a device writable) and is none of `inputs`: the files the command reads, which writing the
+    output would destroy (`--out` = the checkpoint or the detections file). Same file means same
+    inode, so a symlink or hard link to an input counts too."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder")
+    check_not_input(path, inputs)
+    if _check_kind(path):
+        if not os.access(path, os.W_OK):
+            raise UserError(f"cannot write {path}: permission denied")
+        return
     check_writable_folder(path.parent)
+
+
+def check_not_input(path: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """UserError when the output `path` is one of `inputs` (the same file, under any name)."""
+    path = Path(path)
+    for item in inputs:
+        if item is not None and _same_file(path, Path(item)):
+            which = "one of the inputs" if Path(item) == path else f"the input {item}"
+            raise UserError(
+                f"cannot write {path}: it is {which}, which would be destroyed; choose another output"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist (yet), or a name the OS refuses
+        return False
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

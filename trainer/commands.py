@@ -199,7 +199,8 @@ def run_eval(argv: list[str]) -> int:
     if args.out is not None:
         from core.atomic import check_writable
 
-        check_writable(args.out)  # now, not after the whole evaluation
+        # now, not after the whole evaluation; never over a file the evaluation reads
+        check_writable(args.out, inputs=[args.coco_ann, args.detections, args.checkpoint])
     from core.model import load_checkpoint
     from trainer import distributed
     from trainer.dataset import evaluation_dataset, load_coco

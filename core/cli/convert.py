@@ -34,7 +34,7 @@ def main(argv: list[str], command: str = "convert") -> int:
 
     args = build_parser(command).parse_args(argv)
     size = parse_size(args.input_size)
-    check_writable(args.out)
+    check_writable(args.out, inputs=[args.input])
     model = convert_checkpoint(args.input, args.source_format, args.preset, args.out, size)
     cfg = model.config
     print(

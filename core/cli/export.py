@@ -57,7 +57,7 @@ def main(argv: list[str], command: str = "export") -> int:
     from core.cli.info import model_from_args
 
     args = build_parser(command).parse_args(argv)
-    check_writable(args.out)  # before the model loads, not after the export
+    check_writable(args.out, inputs=[args.checkpoint])  # before the model loads, not after the export
     if args.format == "onnx":
         from core.model.onnx_export import check_opset
 

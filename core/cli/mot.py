@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.atomic import check_writable, check_writable_folder
+from core.atomic import check_not_input, check_writable, check_writable_folder
 from core.cli.options import CommandParser, add_tracker_arguments, number, tracker_config_from_args
 from core.errors import UserError
 from core.track import (
@@ -35,8 +35,7 @@ def track_file(
     """Track one det.txt into a results file; returns the number of result rows."""
     table = load_detections(det_path, min_score)
     tracker = Tracker(config)
-    folder = det_path.parent.parent if det_path.parent.name == "det" else det_path.parent
-    fps = sequence_frame_rate(folder) or config.fps
+    fps = sequence_frame_rate(sequence_folder(det_path)) or config.fps
     results = []
     frames = detections_by_frame(table)
     for frame_number, detections in tqdm(
@@ -50,6 +49,31 @@ def track_file(
         results.append((frame_number, tracker.update(detections, timestamp=(frame_number - 1) / fps)))
     write_results(out_path, results)
     return sum(len(tracks) for _, tracks in results)
+
+
+def sequence_folder(det_path: Path) -> Path:
+    """The sequence a det.txt belongs to: SEQ for SEQ/det.txt and SEQ/det/det.txt."""
+    return det_path.parent.parent if det_path.parent.name == "det" else det_path.parent
+
+
+def sequence_inputs(sequence: Path) -> list[Path]:
+    """The files of a sequence that results must never replace: its detections, ground truth and
+    seqinfo.ini (`--out gt.txt` beside the det.txt would destroy the ground truth)."""
+    files = [sequence_file(sequence, kind) for kind in ("det", "gt")] + [sequence / "seqinfo.ini"]
+    return [path for path in files if path is not None and path.exists()]
+
+
+def check_outside_sequences(out: Path, sequences: list[Path]) -> None:
+    """Results go beside the sequences, not into one: a results folder is read back whole
+    (`mot-eval --res FOLDER` takes every *.txt), and a sequence's det.txt and gt.txt are not results."""
+    target = out.resolve()
+    for sequence in sequences:
+        folder = sequence.resolve()
+        if target == folder or folder in target.parents:
+            raise UserError(
+                f"--out {out} lies inside the sequence folder {sequence}: choose an output folder "
+                "apart from the inputs"
+            )
 
 
 def main(argv: list[str], command: str = "mot") -> int:
@@ -83,7 +107,11 @@ def main(argv: list[str], command: str = "mot") -> int:
             raise UserError(f"no sequence folder with det.txt or det/det.txt under {args.det}")
         if args.out.exists() and not args.out.is_dir():
             raise UserError(f"--out must be a folder when --det is a folder: {args.out}")
+        check_outside_sequences(args.out, sequences)
         check_writable_folder(args.out)
+        inputs = [path for sequence in sequences for path in sequence_inputs(sequence)]
+        for sequence in sequences:
+            check_not_input(args.out / f"{sequence.name}.txt", inputs)
         args.out.mkdir(parents=True, exist_ok=True)
         for sequence in sequences:
             rows = track_file(
@@ -99,6 +127,8 @@ def main(argv: list[str], command: str = "mot") -> int:
         raise UserError(f"detections not found: {args.det}")
     if args.out.is_dir():
         raise UserError(f"--out is a folder; give a file name: {args.out}")
+    inputs = [args.det, *sequence_inputs(sequence_folder(args.det))]
+    check_not_input(args.out, inputs)
     if args.out.parent.is_dir():
         check_writable(args.out)
     rows = track_file(args.det, args.out, config, args.min_score, not args.quiet)

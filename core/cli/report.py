@@ -27,9 +27,11 @@ def main(argv: list[str], command: str = "report") -> int:
     from core.report import REPORT_NAME, build_report
     from core.report.outputs import read_outputs
 
-    read_outputs(args.out)  # a folder without a run is one error line before anything is made
+    run = read_outputs(args.out)  # a folder without a run is one error line before anything is made
     output = args.output or args.out / REPORT_NAME
-    check_writable(output)
+    files = [video.get("outputs") for video in run.videos]
+    outputs = [Path(str(path)) for paths in files if isinstance(paths, dict) for path in paths.values()]
+    check_writable(output, inputs=[*run.sources, *outputs])
     path = build_report(args.out, output, progress=not args.no_progress, use_cache=not args.rebuild)
     print(f"report: {path}")
     return 0

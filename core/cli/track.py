@@ -163,7 +163,7 @@ def plan_run(args: argparse.Namespace) -> TrackPlan:
     distributed = distributed_env()
     config = pipeline_config_from_args(args, device=_rank_device(args.device, distributed))
     shard = parse_shard(args.shard) if args.shard is not None else _rank_shard(distributed)
-    jobs = list_inputs(args.source)
+    jobs = list_inputs(args.source, exclude=args.out)  # never the outputs of an earlier run
     for job in jobs:  # a text file is not a video, whatever FFmpeg's tty demuxer makes of it
         check_video_file(job.spec)
     summaries = ("summary.json",) if shard[1] == 1 else ("summary.json", f"summary.rank{shard[0]}.json")

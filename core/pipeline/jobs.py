@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,23 +100,38 @@ def distributed_env() -> tuple[int, int, int] | None:
     return rank, world, local
 
 
-def list_inputs(specs: list[str]) -> list[Job]:
+def list_inputs(specs: list[str], exclude: Path | None = None) -> list[Job]:
     """Expand sources into jobs, sorted by input so every worker sees the same order.
 
     A folder of videos or a glob matching videos gives one job per video; a folder or glob of images
     is one image-sequence job; URLs and camera indices pass through. A missing path is a UserError.
+    A video reached twice (named twice, or through a symlink, or round a symlink loop under `**`) is
+    one job. What a folder or glob finds under `exclude` (the output folder) is left out: a rerun
+    must not take the previous run's annotated videos for new inputs.
     """
     found: dict[str, None] = {}
+    seen: set[str] = set()
     for spec in specs:
-        for item in _expand(spec):
-            found.setdefault(item, None)
+        for item in _expand(spec, exclude):
+            identity = item if "://" in item or item.isdigit() else os.path.realpath(item)
+            if identity not in seen:
+                seen.add(identity)
+                found.setdefault(item, None)
     if not found:
         raise UserError("no inputs: give --source (a video, folder, glob, camera index or URL)")
     specs_sorted = sorted(found)
     return [Job(spec, stem) for spec, stem in zip(specs_sorted, _stems(specs_sorted), strict=True)]
 
 
-def _expand(spec: str) -> list[str]:
+def _outside(paths: list[Path], exclude: Path | None) -> list[Path]:
+    """`paths` that do not lie under the folder `exclude`."""
+    if exclude is None:
+        return paths
+    folder = Path(os.path.realpath(exclude))
+    return [p for p in paths if folder not in Path(os.path.realpath(p)).parents]
+
+
+def _expand(spec: str, exclude: Path | None = None) -> list[str]:
     text = str(spec).strip()
     if not text:
         raise UserError("empty --source")
@@ -123,7 +139,7 @@ def _expand(spec: str) -> list[str]:
         return [text]
     path = Path(text).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file())
+        files = _outside(sorted(p for p in path.iterdir() if p.is_file()), exclude)
         videos = [str(p) for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
         if videos:
             return videos
@@ -133,7 +149,7 @@ def _expand(spec: str) -> list[str]:
     if path.is_file():
         return [str(path)]
     if any(ch in text for ch in _GLOB_CHARS):
-        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        matches = _outside(sorted(Path(p) for p in glob.glob(str(path), recursive=True)), exclude)
         videos = [str(p) for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
         if videos:
             return videos
@@ -143,7 +159,7 @@ def _expand(spec: str) -> list[str]:
     raise UserError(f"source not found: {text}")
 
 
-def _stem_of(spec: str) -> str:
+def _stem_of(spec: str, shared: frozenset[Path] = frozenset()) -> str:
     if spec.isdigit():
         return f"camera{spec}"
     if "://" in spec:
@@ -151,16 +167,35 @@ def _stem_of(spec: str) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
     path = Path(spec)
     if path.is_file():  # `clip[1].mp4` is a file name, not a glob
+        if path in shared:  # clip.mp4 beside clip.mkv: clip_mp4 and clip_mkv
+            return f"{path.stem}_{path.suffix.lstrip('.')}"
         return path.stem
     if any(ch in spec for ch in _GLOB_CHARS):
         return re.sub(r"[^A-Za-z0-9._-]+", "_", str(path.parent.name or "images")).strip("_") or "images"
     return path.name
 
 
+def _sharing_a_stem(specs: list[str]) -> frozenset[Path]:
+    """The input files that another video in the same folder shares a stem with (clip.mp4 and
+    clip.mkv). Judged by the folder, not by the inputs of this run, so a video keeps its output
+    name from run to run (`--resume` of one of the two must not find the other's outputs complete)."""
+    files = [Path(spec) for spec in specs if "://" not in spec and not spec.isdigit()]
+    shared = set()
+    for folder in {path.parent for path in files}:
+        try:
+            names = [Path(entry.name) for entry in os.scandir(folder)]
+        except OSError:
+            continue
+        stems = Counter(name.stem for name in names if name.suffix.lower() in VIDEO_EXTENSIONS)
+        shared |= {folder / name for name in names if stems[name.stem] > 1}
+    return frozenset(path for path in files if path in shared)
+
+
 def _stems(specs: list[str]) -> list[str]:
     """Output names: the input's stem; inputs that share one get their parent folder as a prefix,
     then a counter (deterministic, because `specs` is sorted and the same for every worker)."""
-    original = [_stem_of(spec) for spec in specs]
+    shared = _sharing_a_stem(specs)
+    original = [_stem_of(spec, shared) for spec in specs]
     stems = list(original)
     for i, stem in enumerate(original):
         if original.count(stem) > 1 and "://" not in specs[i] and not specs[i].isdigit():
