@@ -71,13 +71,17 @@ class RunReport:
         self.out_dir = Path(out_dir)
         self.sizes = sizes_for(inputs)
         self.enabled = enabled
-        if enabled:  # matplotlib takes about half a second to import: it does so while the first video runs
-            threading.Thread(target=_import_plotting, name="report-imports", daemon=True).start()
+        # matplotlib's import and first drawing (font files, glyph caches) take about a second: they
+        # happen while the first video runs, and the hooks wait for them (matplotlib is not thread-safe).
+        self._warm = threading.Thread(target=_warm_up, name="report-warm-up", daemon=True)
+        if enabled:
+            self._warm.start()
 
     def video_done(self, entries: list[dict]) -> None:
         """Make the sections of the videos just finished, while their files are fresh in the cache."""
         if not self.enabled:
             return
+        self._warm.join()
         for entry in entries:
             if entry.get("status") in ("done", "skipped"):
                 try:
@@ -89,6 +93,7 @@ class RunReport:
         """Write report.html from what the output folder holds now."""
         if not self.enabled:
             return None
+        self._warm.join()
         try:
             return build_report(self.out_dir)
         except Exception as error:
@@ -96,10 +101,8 @@ class RunReport:
             return None
 
 
-def _import_plotting() -> None:
+def _warm_up() -> None:
     with contextlib.suppress(Exception):
-        import matplotlib.backends.backend_agg
-        import matplotlib.figure  # noqa: F401
-        import PIL.Image  # noqa: F401
+        from core.report.plots import warm_up
 
-        import core.report.plots  # noqa: F401
+        warm_up()

@@ -20,8 +20,9 @@ import numpy as np
 from core.records import Track
 from core.video.drawing import draw_tracks
 
-SEEK_AFTER = 48  # frames: read on to a frame this close, seek to one further away
+SEEK_AFTER = 12  # frames: read on to a frame this close, seek to one further away
 HEAT_COLORMAP = cv2.COLORMAP_INFERNO
+HEAT_START = 0.35  # of the colour map: where the least-visited spot's colour sits
 PLOT_COLORS = 64
 
 
@@ -101,16 +102,21 @@ def heat_map(
     smooth = cv2.GaussianBlur(grid.astype(np.float32), (0, 0), sigmaX=1.0)
     density = cv2.resize(smooth, (width, height), interpolation=cv2.INTER_CUBIC)
     density = np.clip(density / max(float(smooth.max()), 1e-9), 0.0, 1.0)
-    colour = cv2.applyColorMap((density * 255).astype(np.uint8), HEAT_COLORMAP).astype(np.float32)
-    alpha = np.where(density > 0.01, np.clip(0.35 + 0.6 * np.sqrt(density), 0.0, 0.9), 0.0)[..., None]
+    colour = cv2.applyColorMap(_levels(density), HEAT_COLORMAP).astype(np.float32)
+    alpha = np.clip(1.6 * np.sqrt(density), 0.0, 0.85)[..., None]  # fades out at the edges, no halo
     return (base * (1 - alpha) + colour * alpha).astype(np.uint8)
 
 
 def colormap_stops(count: int = 6) -> list[str]:
     """The heat map's colours from none to most, as CSS colours for the legend under it."""
-    levels = np.linspace(0, 255, count).astype(np.uint8).reshape(-1, 1)
-    bgr = cv2.applyColorMap(levels, HEAT_COLORMAP).reshape(-1, 3)
+    bgr = cv2.applyColorMap(_levels(np.linspace(0, 1, count).reshape(-1, 1)), HEAT_COLORMAP).reshape(-1, 3)
     return [f"#{r:02x}{g:02x}{b:02x}" for b, g, r in bgr.tolist()]
+
+
+def _levels(density: np.ndarray) -> np.ndarray:
+    """Density 0-1 to colour-map levels, skipping the map's near-black start, which would vanish
+    on the darkened frame."""
+    return (255 * (HEAT_START + (1 - HEAT_START) * density)).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------- encoding

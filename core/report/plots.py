@@ -79,6 +79,23 @@ def timeline_figure(digest: VideoDigest) -> Picture:
     return palette_png(np.asarray(figure.canvas.buffer_rgba()))
 
 
+def warm_up() -> None:
+    """Import matplotlib and draw a little text at the plots' sizes: the font files and glyph caches
+    load now, not in the first video's figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 1), dpi=DPI)
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.3, 0.3, 0.6, 0.6))
+    ax.set_title("People 0123456789", fontsize=10)
+    ax.set_ylabel("people", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.text(0, 0, "ID 7", fontsize=7)
+    figure.canvas.draw()
+    palette_png(np.asarray(figure.canvas.buffer_rgba()))
+
+
 def identities_shown(digest: VideoDigest) -> list:
     """The identities the timeline draws: all, or the MAX_IDENTITIES seen in most frames; in order of
     first appearance, the first at the top."""

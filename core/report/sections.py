@@ -35,7 +35,7 @@ from core.report.outputs import video_files
 log = logging.getLogger(__name__)
 
 CACHE_DIR = ".report-cache"
-VERSION = 1  # of the section's content: a change here invalidates every cached section
+VERSION = 2  # of the section's content: a change here invalidates every cached section
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Sizes:
 
 SIZES: tuple[tuple[int | float, Sizes], ...] = (  # up to this many videos -> sizes
     (20, Sizes(6, 320, 640, 82)),
-    (200, Sizes(6, 200, 420, 70)),
+    (200, Sizes(6, 180, 360, 66)),
     (math.inf, Sizes(4, 160, 320, 62)),
 )
 
@@ -249,7 +249,7 @@ def _heat(video: dict, files: dict[str, Path], digest: VideoDigest, sizes: Sizes
         f"{_img(picture, 'heat map of foot points', 'heat')}\n"
         f'<div class="legend" style="width:{picture.width}px"><span class="ramp" '
         f'style="background:linear-gradient(to right, {stops})"></span>'
-        "<span>nobody</span><span>most person-frames</span></div>\n"
+        "<span>seldom</span><span>most often (the busiest spot)</span></div>\n"
         f'<p class="caption">Foot points (between the ankles, else the bottom of the box) of all '
         f"{digest.people_frames:,} person-frames over a frame of the video; the brightest spot is where "
         "people spent the most time.</p>"
