@@ -24,7 +24,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#1d232a;
   margin:0;background:#f4f6f8}
-main{max-width:1060px;margin:0 auto;padding:12px 24px 48px}
+main{max-width:1440px;margin:0 auto;padding:12px 24px 48px}
 .banner{padding:12px 24px;font-weight:600;color:#fff}
 .banner.finished{background:#2e7d32}.banner.failed,.banner.untrained{background:#c62828}
 .banner.interrupted,.banner.unfinished{background:#e65100}
@@ -35,17 +35,19 @@ table{border-collapse:collapse;font-size:14px}th,td{padding:4px 10px;text-align:
 table.facts th{color:#5b6570;font-weight:500;white-space:nowrap}
 table.videos{width:100%}table.videos tr:nth-child(even){background:#f4f6f8}
 table.videos th,table.counts th{border-bottom:1px solid #c9d1d8;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .status{font-size:12px;font-weight:600;padding:1px 7px;border-radius:9px;color:#fff;background:#607d8b;
   vertical-align:middle}
 .status.done{background:#2e7d32}.status.skipped{background:#607d8b}.status.error{background:#c62828}
 .status.interrupted{background:#e65100}
 .source{color:#5b6570;font-size:13px;margin:0 0 8px;word-break:break-all}
 .error-line{color:#b71c1c;font-weight:600}.note{color:#5b6570;font-style:italic}
-.thumbs{display:flex;flex-wrap:wrap;gap:8px}
+.thumbs{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:8px}
+.pair{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+.pair .plots{flex:0 1 902px;min-width:0}.pair .where{flex:1 1 300px;max-width:640px}
 figure{margin:0}figcaption{font-size:12px;color:#5b6570;text-align:center}
 img{max-width:100%;height:auto;display:block}img.thumb{border-radius:3px}
-.legend{display:flex;justify-content:space-between;flex-wrap:wrap;font-size:12px;color:#5b6570;max-width:100%}
+.legend{display:flex;justify-content:space-between;flex-wrap:wrap;font-size:12px;color:#5b6570}
 .legend .ramp{flex-basis:100%;height:10px;border-radius:2px;margin:4px 0 2px}
 .caption{font-size:13px;color:#5b6570;margin:4px 0 0}
 footer{color:#5b6570;font-size:13px;text-align:center}
@@ -189,8 +191,9 @@ def _tracker(summary: dict, sections: list[Section]) -> str | None:
 
 def _contents(sections: list[Section], anchors: list[str]) -> str:
     head = (
-        "<tr><th>#</th><th>video</th><th>status</th><th>video time</th><th>frames</th>"
-        "<th>people per frame</th><th>identities</th><th>FPS</th><th>note</th></tr>"
+        '<tr><th class="num">#</th><th>video</th><th>status</th><th class="num">video time</th>'
+        '<th class="num">frames</th><th class="num">people per frame</th><th class="num">identities</th>'
+        '<th class="num">FPS</th><th>note</th></tr>'
     )
     rows = []
     for i, (anchor, s) in enumerate(zip(anchors, sections, strict=True)):

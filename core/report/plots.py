@@ -19,8 +19,8 @@ from core.video.drawing import id_color
 
 MAX_IDENTITIES = 40  # bars in the track timeline; more would be too thin to read
 DPI = 96
-WIDTH_IN = 10.5
-LEFT_IN, RIGHT_IN = 0.75, 0.2
+WIDTH_IN = 9.4
+LEFT_IN, RIGHT_IN = 0.7, 0.2
 TOP_IN, BOTTOM_IN, GAP_IN = 0.3, 0.5, 0.55
 PANEL_IN = 1.25
 BAR_IN = 0.17  # per identity row

@@ -35,7 +35,7 @@ from core.report.outputs import video_files
 log = logging.getLogger(__name__)
 
 CACHE_DIR = ".report-cache"
-VERSION = 2  # of the section's content: a change here invalidates every cached section
+VERSION = 3  # of the section's content: a change here invalidates every cached section
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Sizes:
 
 
 SIZES: tuple[tuple[int | float, Sizes], ...] = (  # up to this many videos -> sizes
-    (20, Sizes(6, 320, 640, 82)),
+    (20, Sizes(6, 320, 480, 82)),
     (200, Sizes(6, 180, 360, 66)),
     (math.inf, Sizes(4, 160, 320, 62)),
 )
@@ -138,9 +138,11 @@ def _build(video: dict, files: dict[str, Path], sizes: Sizes) -> Section:
     if digest is not None and digest.records:
         from core.report.plots import timeline_figure
 
-        parts.append("<h3>Over time</h3>")
-        parts.append(_img(timeline_figure(digest), f"plots over time of {video['stem']}", "plot"))
-        parts.append(_heat(video, files, digest, sizes))
+        plots = _img(timeline_figure(digest), f"plots over time of {video['stem']}", "plot")
+        parts.append(
+            f'<div class="pair"><div class="plots"><h3>Over time</h3>{plots}</div>'
+            f'<div class="where">{_heat(video, files, digest, sizes)}</div></div>'
+        )
     return Section(str(video["stem"]), status, _row(video, digest), "\n".join(p for p in parts if p))
 
 
@@ -247,7 +249,7 @@ def _heat(video: dict, files: dict[str, Path], digest: VideoDigest, sizes: Sizes
     return (
         "<h3>Where people stood</h3>\n"
         f"{_img(picture, 'heat map of foot points', 'heat')}\n"
-        f'<div class="legend" style="width:{picture.width}px"><span class="ramp" '
+        f'<div class="legend"><span class="ramp" '
         f'style="background:linear-gradient(to right, {stops})"></span>'
         "<span>seldom</span><span>most often (the busiest spot)</span></div>\n"
         f'<p class="caption">Foot points (between the ankles, else the bottom of the box) of all '
