@@ -99,8 +99,8 @@ def cache_path(out_dir: Path, stem: str) -> Path:
 def _key(video: dict, files: dict[str, Path], sizes: Sizes) -> str:
     stats = {}
     for fmt, path in sorted(files.items()):
-        with_stat = path.stat()
-        stats[fmt] = [with_stat.st_size, with_stat.st_mtime_ns]
+        stat = path.stat()
+        stats[fmt] = [stat.st_size, stat.st_mtime_ns]
     text = json.dumps([VERSION, sizes.__dict__, video, stats], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
