@@ -70,7 +70,12 @@ def train_parser() -> argparse.ArgumentParser:
     solver = parser.add_argument_group("solver")
     solver.add_argument("--epochs", type=int)
     solver.add_argument("--batch-size", type=int, help="per process (GPU)")
-    solver.add_argument("--lr", type=float)
+    solver.add_argument("--lr", type=float, help="the learning rate used (scaled only with --auto-scale-lr)")
+    solver.add_argument(
+        "--auto-scale-lr",
+        action="store_true",
+        help="scale the lr linearly from the recipe's solver.base_batch to the real global batch",
+    )
     solver.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
     solver.add_argument("--no-amp", action="store_true", help="train in float32 on the GPU")
     run = parser.add_argument_group("run")
@@ -122,6 +127,8 @@ def config_from_args(args: argparse.Namespace):
             config.set(name, value)
     if args.no_amp:
         config.solver.amp = False
+    if args.auto_scale_lr:
+        config.solver.auto_scale_lr = True
     if args.no_progress:
         config.run.progress = False
     config.validate()

@@ -57,10 +57,12 @@ class AugmentSection(AugmentSettings):
 @dataclass
 class SolverSection:
     optimizer: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3  # at base_batch images per step (all ranks together)
-    base_batch: int = 0  # the global batch `lr` is meant for; lr × global/base_batch; 0 = lr as given
+    lr: float = 1e-3  # the learning rate used (scaled only with auto_scale_lr)
+    base_batch: int = 0  # the global batch (all ranks together) `lr` was tuned for; 0 = not stated
+    auto_scale_lr: bool = False  # lr × global batch / base_batch (Goyal et al.; mmengine's opt-in)
     warmup_iters: int = 0  # linear warm-up over the first N iterations (mmpose: 500); 0 = none
     warmup_ratio: float = 0.001  # the warm-up starts at lr × warmup_ratio (mmpose's value)
+    warmup_max_fraction: float = 0.1  # a short run's warm-up never outlasts this share of its iterations
     lr_steps: tuple[int, ...] = (170, 200)
     lr_factor: float = 0.1
     epochs: int = 210
@@ -197,9 +199,14 @@ class TrainConfig:
             (a.half_body_min_joints >= 0, "augment.half_body_min_joints must be 0 or more"),
             (s.optimizer in ("adam", "adamw", "sgd"), "solver.optimizer must be adam, adamw or sgd"),
             (s.lr > 0, "solver.lr must be positive"),
-            (s.base_batch >= 0, "solver.base_batch must be 0 (no scaling) or a positive global batch"),
+            (s.base_batch >= 0, "solver.base_batch must be 0 (not stated) or a positive global batch"),
+            (
+                s.base_batch > 0 or not s.auto_scale_lr,
+                "solver.auto_scale_lr needs solver.base_batch: the global batch solver.lr was tuned for",
+            ),
             (s.warmup_iters >= 0, "solver.warmup_iters must be 0 or more"),
             (0.0 < s.warmup_ratio <= 1.0, "solver.warmup_ratio must lie in (0, 1]"),
+            (0.0 < s.warmup_max_fraction <= 1.0, "solver.warmup_max_fraction must lie in (0, 1]"),
             (all(step > 0 for step in s.lr_steps), "solver.lr_steps must be positive epochs"),
             (list(s.lr_steps) == sorted(set(s.lr_steps)), "solver.lr_steps must be strictly increasing"),
             (0.0 < s.lr_factor <= 1.0, "solver.lr_factor must lie in (0, 1]"),
@@ -251,6 +258,17 @@ def check_resume(config: TrainConfig, saved: dict[str, Any], path: str | Path) -
                     f"--resume continues {path} with its own {name} = {saved[section][key]!r}, not "
                     f"{value!r}; drop that option, or start a new run from its weights with --init"
                 )
+
+
+def resume_settings(config: TrainConfig, saved: dict[str, Any]) -> list[str]:
+    """Settings a checkpoint implies by predating them, applied to `config` so that the resumed run
+    continues the same curve; one line for each. Before solver.auto_scale_lr existed, every recipe
+    with a base_batch scaled its lr."""
+    solver = saved.get("solver", {})
+    if "auto_scale_lr" not in solver and solver.get("base_batch") and not config.solver.auto_scale_lr:
+        config.solver.auto_scale_lr = True
+        return ["--resume: the checkpoint predates solver.auto_scale_lr and scaled its lr: it still does"]
+    return []
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

@@ -8,11 +8,13 @@
   have requires_grad off for the first `freeze_epochs` epochs, so they get no gradient, the
   optimiser skips them (their Adam moments stay empty) and they do not change at all. BatchNorm
   running statistics of frozen layers still follow the data (the layers stay in train mode).
-- Learning rate: solver.lr is meant for `base_batch` images per step; the global batch (per-rank
-  batch × ranks) scales it linearly (Goyal et al.), then mmpose's linear warm-up over the first
-  `warmup_iters` iterations from `warmup_ratio` × lr, then ×lr_factor at each of `lr_steps` epochs.
-  The rate is a pure function of (epoch, iteration), set on every step, so a resumed run continues
-  the same curve with nothing to restore.
+- Learning rate: solver.lr is the rate used. With solver.auto_scale_lr (`--auto-scale-lr`, opt-in as
+  in mmengine) it is scaled linearly (Goyal et al.) from the global batch it was tuned for,
+  `base_batch`, to the real one (per-rank batch × ranks). Then mmpose's linear warm-up over the first
+  `warmup_iters` iterations from `warmup_ratio` × lr, but never over more than `warmup_max_fraction`
+  of the run (500 iterations are nothing in a COCO run and all of a short one), then ×lr_factor at
+  each of `lr_steps` epochs. The rate is a pure function of (epoch, iteration), set on every step,
+  so a resumed run continues the same curve with only its warm-up length to restore.
 """
 
 from __future__ import annotations
@@ -82,20 +84,26 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
 
 @dataclass(frozen=True)
 class LrSchedule:
-    """lr(epoch, iteration) = scaled lr × warm-up ramp × lr_factor^(steps passed)."""
+    """lr(epoch, iteration) = lr (× global/base batch if asked) × warm-up ramp × lr_factor^(steps passed)."""
 
-    base_lr: float  # solver.lr after linear scaling to the global batch
-    warmup_iters: int
+    base_lr: float  # solver.lr, scaled to the global batch when solver.auto_scale_lr is set
+    warmup_iters: int  # solver.warmup_iters, capped at solver.warmup_max_fraction of the run
     warmup_ratio: float
     steps: tuple[int, ...]
     factor: float
     iters_per_epoch: int
 
     @classmethod
-    def from_config(cls, config: TrainConfig, world_size: int, iters_per_epoch: int) -> LrSchedule:
+    def from_config(
+        cls, config: TrainConfig, world_size: int, iters_per_epoch: int, warmup_iters: int | None = None
+    ) -> LrSchedule:
+        """`warmup_iters`: a resumed run's own (saved in its checkpoint), so that a run resumed with
+        more epochs keeps the warm-up it had; None: solver.warmup_iters, capped for this run."""
         s = config.solver
-        scale = s.batch_size * world_size / s.base_batch if s.base_batch else 1.0
-        return cls(s.lr * scale, s.warmup_iters, s.warmup_ratio, s.lr_steps, s.lr_factor, iters_per_epoch)
+        scale = s.batch_size * world_size / s.base_batch if s.auto_scale_lr else 1.0
+        if warmup_iters is None:
+            warmup_iters = min(s.warmup_iters, int(s.warmup_max_fraction * s.epochs * iters_per_epoch))
+        return cls(s.lr * scale, warmup_iters, s.warmup_ratio, s.lr_steps, s.lr_factor, iters_per_epoch)
 
     def lr(self, epoch: int, iteration: int) -> float:
         """The network group's rate at `iteration` (0-based, within the epoch) of `epoch` (0-based)."""
@@ -112,18 +120,29 @@ class LrSchedule:
         return rate
 
     def describe(self, config: TrainConfig, world_size: int) -> str:
-        s = config.solver
-        batch = s.batch_size * world_size
-        text = f"lr {self.base_lr:.3g} for a global batch of {batch} ({s.batch_size} × {world_size} ranks"
-        if s.base_batch:
-            text += f"; solver.lr {s.lr:.3g} is for {s.base_batch}, scaled linearly)"
+        """The start line: the rate and where it comes from, the warm-up, the steps, the groups."""
+        s, p = config.solver, config.params
+        batch = f"{s.batch_size * world_size} = {s.batch_size} × {world_size} ranks"
+        if s.auto_scale_lr:
+            text = f"lr {self.base_lr:.3g} (solver.lr {s.lr:.3g} for a global batch of {s.base_batch}, "
+            text += f"scaled to {batch})"
         else:
-            text += "; not scaled: solver.base_batch is 0)"
+            text = f"lr {self.base_lr:.3g} as given (global batch {batch}"
+            if s.base_batch and s.base_batch != s.batch_size * world_size:
+                scaled = s.lr * s.batch_size * world_size / s.base_batch
+                text += (
+                    f"; --auto-scale-lr would make it {scaled:.3g}, the recipe's lr being for {s.base_batch}"
+                )
+            text += ")"
         if self.warmup_iters:
-            text += f", linear warm-up over {self.warmup_iters} iterations from {self.warmup_ratio:g}×"
+            text += f"; linear warm-up over {self.warmup_iters} iterations from {self.warmup_ratio:g}×"
+            if self.warmup_iters < s.warmup_iters:
+                share = f"{s.warmup_max_fraction:.0%}"
+                text += f" (solver.warmup_iters {s.warmup_iters}, capped at {share} of the run)"
+        else:
+            text += "; no warm-up"
         if self.steps:
-            text += f", ×{self.factor:g} at epochs {', '.join(map(str, self.steps))}"
-        p = config.params
+            text += f"; ×{self.factor:g} at epochs {', '.join(map(str, self.steps))}"
         if p.attention_lr_mult != 1.0 or p.attention_weight_decay != s.weight_decay:
             text += (
                 f"; attention parameters ×{p.attention_lr_mult:g} lr, "

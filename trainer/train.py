@@ -23,6 +23,7 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from tqdm import tqdm
 from core.errors import UserError
 from core.model import ModelConfig, PoseHRNet, build_model
 from trainer import distributed, logs, schedule, weights
-from trainer.config import TrainConfig, check_resume
+from trainer.config import TrainConfig, check_resume, resume_settings
 from trainer.dataset import CocoKeypoints, collate, evaluation_dataset, ground_truth_samples, load_coco
 from trainer.evaluate import (
     coco_summary,
@@ -74,51 +75,145 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         distributed.cleanup()
 
 
+@dataclass
+class _Run:
+    """What one training run holds from its first epoch to its last."""
+
+    config: TrainConfig
+    context: distributed.DistContext
+    log: Callable[[str], None]
+    model: PoseHRNet
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    train_set: CocoKeypoints
+    sampler: DistributedSampler
+    loader: DataLoader
+    lr_schedule: schedule.LrSchedule
+    val: ValidationSet | None
+    writer: Any  # TensorBoard's SummaryWriter, or None
+    frozen: list[str]  # parameters held still for the first params.freeze_epochs epochs
+    result: TrainResult
+    start_epoch: int
+    wrapped: torch.nn.Module | None = None  # the model as trained (DDP's wrapper under torchrun)
+    criterion: JointsMSELoss = field(default_factory=lambda: JointsMSELoss(use_target_weight=True))
+
+    @property
+    def out_dir(self) -> Path:
+        return self.result.out_dir
+
+
 def _train(config: TrainConfig, resume: str | Path | None, context: distributed.DistContext) -> TrainResult:
-    out_dir = Path(config.run.out_dir)
-    device = context.device
+    run = _start(config, resume, context)
+    if run.val is not None and config.eval.before_training and run.start_epoch == 0:
+        run.result.history.append({"epoch": 0, **_validate_logged(run, 0)})
+        logs.write_epoch(context, run.out_dir, run.result.history, run.writer)
+    for epoch in range(run.start_epoch, config.solver.epochs):
+        _unfreeze_when_due(run, epoch)
+        row = _train_epoch(run, epoch)
+        last = epoch + 1 == config.solver.epochs
+        if run.val is not None and config.eval.every and ((epoch + 1) % config.eval.every == 0 or last):
+            row.update(_validate_logged(run, epoch + 1))
+        run.result.history.append(row)
+        improved = "AP" in row and row["AP"] > run.result.best_ap
+        if improved:
+            run.result.best_ap = row["AP"]
+        _save_checkpoints(run, epoch + 1, improved, last)
+        logs.write_epoch(context, run.out_dir, run.result.history, run.writer)
+        run.log(_epoch_line(run, row))
+        distributed.barrier(context)
+    if run.writer is not None:
+        run.writer.close()
+    run.result.model = run.model
+    return run.result
+
+
+def _start(config: TrainConfig, resume: str | Path | None, context: distributed.DistContext) -> _Run:
+    """Everything before the first epoch: model, data, optimiser, a checkpoint's state, schedule, logs."""
     log = logs.rank0_logger(context)
     _seed_everything(config.run.seed)
-    if device.type == "cuda":
+    if context.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-
     checkpoint = weights.read_on_rank0(resume, context) if resume else None
     if checkpoint is not None:
-        check_resume(config, checkpoint["meta"].get("train_config", {}), resume)
+        saved = checkpoint["meta"].get("train_config", {})
+        check_resume(config, saved, resume)
+        for line in resume_settings(config, saved):
+            log(line)
     model = _build_model(config, checkpoint, context, log)
     frozen = schedule.frozen_names(config, model) if config.params.freeze_epochs else []
-    if config.solver.sync_bn and context.enabled:
-        if device.type != "cuda":
-            raise UserError("solver.sync_bn needs CUDA GPUs (NCCL); gloo on the CPU cannot synchronise BN")
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    train_set = _training_set(config, model)
-    val = _validation_set(config, model, context)
+    train_set, val = _training_set(config, model), _validation_set(config, model, context)
     log(
         f"training on {len(train_set)} people from {config.data.train_ann}"
         + (f"; validating on {len(val.dataset)} crops" if val else "; no validation split")
     )
-
-    channels_last = config.solver.channels_last and device.type == "cuda"
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    model = _on_device(config, model, context)
     optimizer = schedule.build_optimizer(config, model)
-    fp16 = config.solver.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-
-    result = TrainResult(out_dir=out_dir)
-    start_epoch = 0
+    scaler = torch.amp.GradScaler("cuda", enabled=config.solver.amp and context.device.type == "cuda")
+    result = TrainResult(out_dir=Path(config.run.out_dir))
+    start_epoch, warmup_iters = _restore(checkpoint, optimizer, scaler, result) if checkpoint else (0, None)
     if checkpoint is not None:
-        meta, state = checkpoint["meta"], checkpoint["training"]
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler.is_enabled() and state["scaler"]:  # empty when saved by a run without fp16
-            scaler.load_state_dict(state["scaler"])
-        weights.set_rng_state(state["rng"])
-        start_epoch = int(meta["epoch"])
-        result.history = [dict(row) for row in meta.get("history", [])]
-        result.best_ap = float(meta.get("best_ap", -1.0))
         log(f"resumed from {resume} after epoch {start_epoch}")
+    sampler, loader = _training_loader(config, train_set, context)
+    iterations = min(config.run.max_iters_per_epoch or len(loader), len(loader))
+    lr_schedule = schedule.LrSchedule.from_config(config, context.world_size, iterations, warmup_iters)
+    log(lr_schedule.describe(config, context.world_size))
+    writer = logs.open_tensorboard(config.run.tensorboard and context.is_main, result.out_dir, log)
+    if context.is_main:
+        result.out_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(
+        config=config,
+        context=context,
+        log=log,
+        model=model,
+        optimizer=optimizer,
+        scaler=scaler,
+        train_set=train_set,
+        sampler=sampler,
+        loader=loader,
+        lr_schedule=lr_schedule,
+        val=val,
+        writer=writer,
+        frozen=frozen,
+        result=result,
+        start_epoch=start_epoch,
+    )
+    if start_epoch < config.params.freeze_epochs and frozen:
+        schedule.set_frozen(model, frozen, True)
+        log(f"{len(frozen)} parameter tensors frozen until epoch {config.params.freeze_epochs} ends")
+    run.wrapped = _wrap(model, context)
+    return run
 
+
+def _on_device(config: TrainConfig, model: PoseHRNet, context: distributed.DistContext) -> PoseHRNet:
+    """The model on this rank's device (channels-last on CUDA when asked), SyncBatchNorm under DDP."""
+    if config.solver.sync_bn and context.enabled:
+        if context.device.type != "cuda":
+            raise UserError("solver.sync_bn needs CUDA GPUs (NCCL); gloo on the CPU cannot synchronise BN")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(context.device)
+    if config.solver.channels_last and context.device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _restore(checkpoint: dict, optimizer, scaler, result: TrainResult) -> tuple[int, int | None]:
+    """A `--resume` checkpoint's optimiser, scaler, RNG and history; (epochs done, its warm-up length,
+    or None when it predates the saved warm-up: then its uncapped solver.warmup_iters applied)."""
+    meta, state = checkpoint["meta"], checkpoint["training"]
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler.is_enabled() and state["scaler"]:  # empty when saved by a run without fp16
+        scaler.load_state_dict(state["scaler"])
+    weights.set_rng_state(state["rng"])
+    result.history = [dict(row) for row in meta.get("history", [])]
+    result.best_ap = float(meta.get("best_ap", -1.0))
+    saved_solver = meta.get("train_config", {}).get("solver", {})
+    warmup = state["scheduler"].get("warmup_iters", saved_solver.get("warmup_iters"))
+    return int(meta["epoch"]), warmup
+
+
+def _training_loader(
+    config: TrainConfig, train_set: CocoKeypoints, context: distributed.DistContext
+) -> tuple[DistributedSampler, DataLoader]:
     sampler = DistributedSampler(
         train_set,
         num_replicas=context.world_size,
@@ -134,87 +229,73 @@ def _train(config: TrainConfig, resume: str | Path | None, context: distributed.
         num_workers=config.data.workers,
         collate_fn=collate,
         worker_init_fn=_worker_init,
-        pin_memory=config.data.pin_memory and device.type == "cuda",
+        pin_memory=config.data.pin_memory and context.device.type == "cuda",
         persistent_workers=config.data.workers > 0,
     )
-    iterations = min(config.run.max_iters_per_epoch or len(loader), len(loader))
-    lr_schedule = schedule.LrSchedule.from_config(config, context.world_size, iterations)
-    log(lr_schedule.describe(config, context.world_size))
-    criterion = JointsMSELoss(use_target_weight=True)
-    writer = logs.open_tensorboard(config.run.tensorboard and context.is_main, out_dir, log)
-    if context.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    return sampler, loader
 
-    is_frozen = start_epoch < config.params.freeze_epochs and bool(frozen)
-    if is_frozen:
-        schedule.set_frozen(model, frozen, True)
-        log(f"{len(frozen)} parameter tensors frozen until epoch {config.params.freeze_epochs} ends")
-    wrapped = _wrap(model, context)
-    if val is not None and config.eval.before_training and start_epoch == 0:
-        row = {"epoch": 0}
-        row.update(_validate_logged(config, model, val, context, out_dir, 0, log))
-        result.history.append(row)
-        logs.write_epoch(context, out_dir, result.history, writer)
 
-    for epoch in range(start_epoch, config.solver.epochs):
-        if is_frozen and epoch >= config.params.freeze_epochs:
-            schedule.set_frozen(model, frozen, False)
-            is_frozen = False
-            wrapped = _wrap(model, context)  # DDP hooks only the parameters trainable when it is built
-            log(f"epoch {epoch + 1}: {len(frozen)} frozen parameter tensors train from now on")
-        started = time.perf_counter()
-        sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
-        lr = lr_schedule.lr(epoch, 0)
-        loss, skipped = _train_one_epoch(
-            config, wrapped, loader, criterion, optimizer, scaler, lr_schedule, context, epoch, writer
-        )
-        row: dict[str, float] = {
-            "epoch": epoch + 1,
-            "loss": loss,
-            "lr": lr,
-            "skipped": skipped,
-            "seconds": time.perf_counter() - started,
-            **{f"gamma_{key}": float(module.gamma.detach()) for key, module in model.attention.items()},
+def _unfreeze_when_due(run: _Run, epoch: int) -> None:
+    """At epoch params.freeze_epochs the frozen parameters start to train as well."""
+    due = run.config.params.freeze_epochs
+    if run.frozen and run.start_epoch < due == epoch:
+        schedule.set_frozen(run.model, run.frozen, False)
+        run.wrapped = _wrap(run.model, run.context)  # DDP hooks only the parameters trainable when built
+        run.log(f"epoch {epoch + 1}: {len(run.frozen)} frozen parameter tensors train from now on")
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
+    """One epoch of training; its row of the history (loss, lr at its start, time, each gamma)."""
+    started = time.perf_counter()
+    run.sampler.set_epoch(epoch)
+    run.train_set.set_epoch(epoch)
+    lr = run.lr_schedule.lr(epoch, 0)
+    loss, skipped = _train_one_epoch(run, epoch)
+    if skipped:
+        run.log(f"epoch {epoch + 1}: skipped {int(skipped)} samples whose image could not be read")
+    return {
+        "epoch": epoch + 1,
+        "loss": loss,
+        "lr": lr,
+        "skipped": skipped,
+        "seconds": time.perf_counter() - started,
+        **{f"gamma_{key}": float(module.gamma.detach()) for key, module in run.model.attention.items()},
+    }
+
+
+def _save_checkpoints(run: _Run, epochs_done: int, improved: bool, last: bool) -> None:
+    """Rank 0: `latest.pt` every run.save_every epochs and after the last (everything `--resume`
+    needs), `best.pt` when AP improved (weights and history: the file to deploy or evaluate)."""
+    if not run.context.is_main:
+        return
+    config, result = run.config, run.result
+    meta = {
+        "epoch": epochs_done,
+        "best_ap": result.best_ap,
+        "history": result.history,
+        "train_config": config.to_dict(),
+    }
+    if epochs_done % config.run.save_every == 0 or last:
+        state = {
+            "optimizer": run.optimizer.state_dict(),
+            # The lr is a function of the epoch (schedule.py); the warm-up's length is kept so that a
+            # run resumed with more epochs does not lengthen it.
+            "scheduler": {"epoch": epochs_done, "warmup_iters": run.lr_schedule.warmup_iters},
+            "scaler": run.scaler.state_dict(),
+            "rng": weights.rng_state(),
         }
-        if skipped:
-            log(f"epoch {epoch + 1}: skipped {int(skipped)} samples whose image could not be read")
-        last = epoch + 1 == config.solver.epochs
-        if val is not None and config.eval.every and ((epoch + 1) % config.eval.every == 0 or last):
-            row.update(_validate_logged(config, model, val, context, out_dir, epoch + 1, log))
-        result.history.append(row)
-        improved = "AP" in row and row["AP"] > result.best_ap
-        if improved:
-            result.best_ap = row["AP"]
-        if context.is_main:
-            meta = {
-                "epoch": epoch + 1,
-                "best_ap": result.best_ap,
-                "history": result.history,
-                "train_config": config.to_dict(),
-            }
-            if (epoch + 1) % config.run.save_every == 0 or last:
-                state = {
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": {"epoch": epoch + 1},  # the lr is a function of the epoch (schedule.py)
-                    "scaler": scaler.state_dict(),
-                    "rng": weights.rng_state(),
-                }
-                weights.save_training_checkpoint(model, out_dir / "latest.pt", meta, state)
-            if improved:  # weights and history only: the file to deploy or evaluate
-                weights.save_training_checkpoint(model, out_dir / "best.pt", meta)
-        logs.write_epoch(context, out_dir, result.history, writer)
-        validation = f", validation {row['val_seconds']:.1f} s, AP {row['AP']:.4f}" if "AP" in row else ""
-        log(
-            f"epoch {epoch + 1}/{config.solver.epochs}: loss {loss:.6g}, lr {lr:.3g}, "
-            f"train {row['seconds']:.1f} s{validation}"
-            + "".join(f", {k.replace('_', ' ')} {v:+.4f}" for k, v in row.items() if k.startswith("gamma_"))
-        )
-        distributed.barrier(context)
-    if writer is not None:
-        writer.close()
-    result.model = model
-    return result
+        weights.save_training_checkpoint(run.model, result.out_dir / "latest.pt", meta, state)
+    if improved:
+        weights.save_training_checkpoint(run.model, result.out_dir / "best.pt", meta)
+
+
+def _epoch_line(run: _Run, row: dict[str, float]) -> str:
+    validation = f", validation {row['val_seconds']:.1f} s, AP {row['AP']:.4f}" if "AP" in row else ""
+    gammas = "".join(f", {k.replace('_', ' ')} {v:+.4f}" for k, v in row.items() if k.startswith("gamma_"))
+    return (
+        f"epoch {row['epoch']}/{run.config.solver.epochs}: loss {row['loss']:.6g}, lr {row['lr']:.3g}, "
+        f"train {row['seconds']:.1f} s{validation}{gammas}"
+    )
 
 
 def _wrap(model: PoseHRNet, context: distributed.DistContext) -> torch.nn.Module:
@@ -224,14 +305,11 @@ def _wrap(model: PoseHRNet, context: distributed.DistContext) -> torch.nn.Module
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _train_one_epoch(
-    config, model, loader, criterion, optimizer, scaler, lr_schedule, context, epoch, writer
-) -> tuple[float, float]:
+def _train_one_epoch(run: _Run, epoch: int) -> tuple[float, float]:
     """Mean loss over the epoch's batches (averaged over ranks) and the number of unreadable images."""
-    model.train()
-    device = context.device
-    total = lr_schedule.iters_per_epoch
-    every = config.run.log_every
+    config, context, device = run.config, run.context, run.context.device
+    run.wrapped.train()
+    total = run.lr_schedule.iters_per_epoch
     bar = tqdm(
         total=total,
         desc=f"epoch {epoch + 1}",
@@ -245,11 +323,8 @@ def _train_one_epoch(
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     window = torch.zeros((), device=device, dtype=torch.float64)
     batches, window_batches, skipped = 0, 0, 0
-    fp16 = scaler.is_enabled()
-    bf16 = config.solver.amp and config.solver.cpu_bf16 and device.type == "cpu"
-    channels_last = config.solver.channels_last and device.type == "cuda"
     waited = time.perf_counter()
-    for step, batch in enumerate(loader):
+    for step, batch in enumerate(run.loader):
         if step >= total:
             break
         meter.add_data_wait(time.perf_counter() - waited)
@@ -259,37 +334,20 @@ def _train_one_epoch(
                 bar.update()
                 waited = time.perf_counter()
                 continue
-            batch = _empty_batch(config, model)  # every DDP rank must take part in each step
-        images = batch["image"].to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        target = batch["target"].to(device, non_blocking=True)
-        target_weight = batch["target_weight"].to(device, non_blocking=True)
-        lr = lr_schedule.apply(optimizer, epoch, step)
-        with torch.autocast(
-            device.type, dtype=torch.float16 if fp16 else torch.bfloat16, enabled=fp16 or bf16
-        ):
-            output = model(images)
-        loss = criterion(output, target, target_weight)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if config.solver.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.solver.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+            batch = _empty_batch(config, run.wrapped)  # every DDP rank must take part in each step
+        loss, lr = _train_step(run, batch, epoch, step)
         window += loss.detach()
         batches, window_batches = batches + 1, window_batches + 1
         bar.update()
-        if (step + 1) % every == 0 or step + 1 == total:  # the one host sync of a window
+        if (step + 1) % config.run.log_every == 0 or step + 1 == total:  # the one host sync of a window
             value = float(window) / max(window_batches, 1)
             _check_finite(value, epoch)
             if context.is_main:
                 bar.set_postfix(loss=f"{value:.3e}")
-                logs.rank0_logger(context)(meter.line(step + 1, lr, value))
-                if writer is not None:
-                    writer.add_scalar("train/loss", value, epoch * total + step)
-                    writer.add_scalar("train/lr", lr, epoch * total + step)
+                run.log(meter.line(step + 1, lr, value))
+                if run.writer is not None:
+                    run.writer.add_scalar("train/loss", value, epoch * total + step)
+                    run.writer.add_scalar("train/lr", lr, epoch * total + step)
             loss_sum += window
             window.zero_()
             window_batches = 0
@@ -301,18 +359,45 @@ def _train_one_epoch(
     return distributed.all_reduce_mean(mean, context), distributed.all_reduce_sum(skipped, context)
 
 
+def _train_step(run: _Run, batch: dict, epoch: int, step: int) -> tuple[torch.Tensor, float]:
+    """One optimiser step on one batch (fp16 autocast + GradScaler on CUDA, bf16 on the CPU when
+    asked); the loss, still on the device, and the lr it used."""
+    config, device, optimizer, scaler = run.config, run.context.device, run.optimizer, run.scaler
+    images = batch["image"].to(device, non_blocking=True)
+    if config.solver.channels_last and device.type == "cuda":
+        images = images.contiguous(memory_format=torch.channels_last)
+    target = batch["target"].to(device, non_blocking=True)
+    target_weight = batch["target_weight"].to(device, non_blocking=True)
+    lr = run.lr_schedule.apply(optimizer, epoch, step)
+    fp16 = scaler.is_enabled()
+    bf16 = config.solver.amp and config.solver.cpu_bf16 and device.type == "cpu"
+    with torch.autocast(device.type, dtype=torch.float16 if fp16 else torch.bfloat16, enabled=fp16 or bf16):
+        output = run.wrapped(images)
+    loss = run.criterion(output, target, target_weight)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if config.solver.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(run.wrapped.parameters(), config.solver.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, lr
+
+
 def _check_finite(value: float, epoch: int) -> None:
     if not math.isfinite(value):
         raise UserError(f"the loss became {value} in epoch {epoch + 1}; lower solver.lr or enable grad_clip")
 
 
-def _validate_logged(config, model, val, context, out_dir: Path, epoch: int, log) -> dict[str, float]:
+def _validate_logged(run: _Run, epoch: int) -> dict[str, float]:
     """Score the validation split after `epoch` (0: the starting weights); metrics and its time."""
     started = time.perf_counter()
-    metrics = _validate(config, model, val, context, out_dir / f"results_epoch{epoch}.json")
+    metrics = _validate(
+        run.config, run.model, run.val, run.context, run.out_dir / f"results_epoch{epoch}.json"
+    )
     seconds = time.perf_counter() - started
     when = "before training" if epoch == 0 else f"epoch {epoch}"
-    log(f"{when} validation ({seconds:.1f} s):\n{format_metrics(metrics)}\n{coco_summary(metrics)}")
+    run.log(f"{when} validation ({seconds:.1f} s):\n{format_metrics(metrics)}\n{coco_summary(metrics)}")
     return {**{k: metrics[k] for k in logs.METRIC_COLUMNS}, "val_seconds": seconds}
 
 

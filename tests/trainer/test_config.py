@@ -5,7 +5,7 @@ import pytest
 from core.errors import UserError
 from tests.support.helpers import ROOT
 from trainer.commands import config_from_args, train_parser
-from trainer.config import TrainConfig, check_resume, load_config
+from trainer.config import TrainConfig, check_resume, load_config, resume_settings
 
 CONFIGS = ROOT / "assets" / "configs"
 RECIPES = {
@@ -171,3 +171,15 @@ def test_flags_win_over_set_and_file():
 def test_round_trip_through_a_plain_dict():
     config = load_config(CONFIGS / "w32_384x288.toml", ["eval.every=2"])
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_run_resumed_from_before_opt_in_scaling_goes_on_scaling():
+    """A checkpoint written when a base_batch always scaled the lr continues on its curve."""
+    config = load_config(None, ["solver.base_batch=128"])
+    assert resume_settings(config, {"solver": {"base_batch": 128, "lr": 1e-3}}) == [
+        "--resume: the checkpoint predates solver.auto_scale_lr and scaled its lr: it still does"
+    ]
+    assert config.solver.auto_scale_lr
+    unchanged = load_config(None, ["solver.base_batch=128"])
+    assert resume_settings(unchanged, {"solver": {"base_batch": 128, "auto_scale_lr": False}}) == []
+    assert not unchanged.solver.auto_scale_lr

@@ -182,6 +182,30 @@ def test_train_command_runs_and_reports(mini, tmp_path, capsys):
     assert (tmp_path / "log.csv").read_text().startswith("epoch,loss,lr,")
 
 
+def test_an_explicit_lr_is_the_lr_used_and_scaling_is_asked_for(mini, tmp_path, capsys):
+    """The W32 recipe says base_batch = 128; `--lr 2e-3 --batch-size 6` trains at 2e-3 (it trained at
+    9.4e-5), and the start line says so, with what --auto-scale-lr would do."""
+    ann, images = mini
+    argv = ["train", "--config", str(ROOT / "assets" / "configs" / "w32_256x192.toml"), "--width", "8"]
+    argv += ["--input-size", "64x64", "--epochs", "1", "--batch-size", "6", "--lr", "2e-3", "--workers", "0"]
+    argv += ["--no-progress", "--eval-every", "0", "--set", "run.max_iters_per_epoch=1"]
+    argv += ["--set", "run.tensorboard=false", "--coco-ann", str(ann), "--images", str(images)]
+
+    def lr_used(*extra: str) -> tuple[float, str]:
+        out = tmp_path / f"run{len(extra)}"
+        assert run.main([*argv, "--out", str(out), *extra]) == 0
+        start = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lr "))
+        return float((out / "log.csv").read_text().splitlines()[1].split(",")[2]), start
+
+    lr, start = lr_used()  # one iteration: the warm-up is capped to none
+    assert lr == 2e-3 and start.startswith("lr 0.002 as given (global batch 6 = 6 × 1 ranks; --auto-scale-lr")
+    assert "; no warm-up;" in start
+    lr, start = lr_used("--auto-scale-lr")
+    assert lr == pytest.approx(2e-3 * 6 / 128) and start.startswith(
+        "lr 9.38e-05 (solver.lr 0.002 for a global"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
