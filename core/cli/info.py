@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from core.cli.options import CommandParser, add_model_arguments
+from core.cli.options import CommandParser, add_model_arguments, names_no_checkpoint
 from core.model import (
     ALL_POSITIONS,
     DEFAULT_INPUT_SIZE,
@@ -45,13 +45,15 @@ def model_from_args(args: argparse.Namespace, device: str | None = None) -> tupl
     untrained (meta {}); `device` "meta" builds it without allocating weights (enough for counting)."""
     from core.model import load_checkpoint
 
+    if names_no_checkpoint(args.checkpoint):
+        args.checkpoint = None
     size = parse_size(args.input_size) if args.input_size else None
     if args.checkpoint is not None:
         loaded = load_checkpoint(args.checkpoint, input_size=size)
         return loaded.model, f"{loaded.path} ({SOURCE_NAMES[loaded.source_format]})", loaded.meta
     with torch.device(device or "cpu"):
         model = build_model(width=args.width, preset=args.preset, input_size=size or DEFAULT_INPUT_SIZE)
-    return model, "untrained (no --checkpoint given)", {}
+    return model, "untrained (no checkpoint)", {}
 
 
 def describe(model: PoseHRNet, weights: str, input_size: tuple[int, int], meta: dict | None = None) -> str:

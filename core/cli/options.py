@@ -49,6 +49,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def names_no_checkpoint(checkpoint: Path | str | None) -> bool:
+    """`--checkpoint none`: the untrained --width/--preset model, in every command that takes the
+    option (a file called `none` is still a file)."""
+    return checkpoint is not None and str(checkpoint).lower() == "none" and not Path(checkpoint).exists()
+
+
 def apply_zoo_defaults(args: argparse.Namespace, say=None) -> None:
     """Fill an absent --checkpoint / --detector with the cached default (core.zoo), saying so in one
     line each; `--checkpoint none` keeps the untrained model of --width/--preset. Reads only the
@@ -58,11 +64,7 @@ def apply_zoo_defaults(args: argparse.Namespace, say=None) -> None:
     from core.model import check_checkpoint_spec, default_checkpoint
 
     say = say or (lambda line: print(line, file=sys.stderr))
-    if (
-        args.checkpoint is not None
-        and str(args.checkpoint).lower() == "none"
-        and not args.checkpoint.exists()
-    ):
+    if names_no_checkpoint(args.checkpoint):
         args.checkpoint = None
         say("--checkpoint none: the model is untrained, poses are meaningless")
     elif args.checkpoint is None:

@@ -44,8 +44,9 @@ class TorchvisionDetector:
     def __init__(
         self, name: str, weights: str | Path | None = None, score_threshold: float = 0.5, device: str = "auto"
     ):
-        import torch
         import torchvision
+
+        from core.model.checkpoint import read_checkpoint_file
 
         if name not in MODELS:
             raise UserError(f"unknown torchvision detector {name!r}; choose from {', '.join(MODELS)}")
@@ -61,12 +62,12 @@ class TorchvisionDetector:
             if not path.is_file():
                 raise UserError(f"weights file not found: {path}")
         model = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=91)
+        state = read_checkpoint_file(path)  # weights_only=True; a refused pickle is one line
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-                state = state["model"]
             model.load_state_dict(state)
-        except Exception as error:  # a truncated, foreign or mismatched file
+        except Exception as error:  # a foreign or mismatched file
             raise UserError(f"cannot load {name} weights from {path}: {one_line(error)}") from None
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)

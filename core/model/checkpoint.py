@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickletools
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,8 +150,31 @@ def _refused_globals(path: Path, error: Exception) -> list[str]:
             return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
         except Exception:  # a zip archive, but not one written by torch.save
             return []
-    # The legacy (pre-1.6) format names only the first refused global, in the error text.
-    return re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    # The legacy (pre-1.6) format and plain pickles name only the first refused global, in the error
+    # text: "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL posix.system whose module ...".
+    named = re.findall(r"(?i)unsupported (?:global: )?GLOBAL ([\w.]+)", str(error))
+    return named or _pickled_globals(path)
+
+
+def _pickled_globals(path: Path) -> list[str]:
+    """The globals named by the complete pickles a file starts with, read with pickletools (nothing
+    is executed): what a pickle of protocol 4 or 5 refers to, where weights_only's unpickler only
+    says "Unsupported operand". [] for anything that is no pickle."""
+    names: list[str] = []
+    with open(path, "rb") as file:
+        while True:
+            found, strings = [], []
+            try:
+                for opcode, arg, _ in pickletools.genops(file):
+                    if opcode.name in ("GLOBAL", "INST"):
+                        found.append(str(arg).replace(" ", "."))
+                    elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(".".join(strings[-2:]))
+                    if isinstance(arg, str):
+                        strings.append(arg)
+            except Exception:  # not (or no longer) a pickle: what came before its end counts
+                return names
+            names += found
 
 
 def _is_numpy(name: str) -> bool:
@@ -166,24 +191,32 @@ def read_checkpoint_file(path: str | os.PathLike):
     # Anything torch.load trips over in arbitrary bytes (UnpicklingError, KeyError, IndexError, ...).
     load_errors = Exception
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _quiet_load(path)
     except load_errors as error:
         refused = _refused_globals(path, error)
-        if not refused and "Unsupported global" not in str(error):
+        if not refused:
             raise UserError(
                 f"{path} is not a PyTorch checkpoint: torch.load cannot read it ({_sniff(path)})"
             ) from None
     if refused and all(_is_numpy(name) for name in refused):
         try:
             with torch.serialization.safe_globals(_numpy_allowlist()):
-                return torch.load(path, map_location="cpu", weights_only=True)
+                return _quiet_load(path)
         except load_errors as error:
             refused = [name for name in _refused_globals(path, error) if not _is_numpy(name)]
-    what = ", ".join(name for name in refused if not _is_numpy(name)) or "an arbitrary Python object"
+    what = ", ".join(name for name in refused if not _is_numpy(name)) or "an object that is not plain data"
     raise UserError(
-        f"{path}: torch.load(weights_only=True) refuses to unpickle {what}: arbitrary pickled objects can "
-        "run code when loaded; re-save only the state dict (plain tensors) from a trusted copy"
+        f"{path}: refused as unsafe: torch.load(weights_only=True) will not unpickle {what}, and pickled "
+        "objects can run code when loaded; re-save only the state dict (plain tensors) from a trusted copy"
     )
+
+
+def _quiet_load(path: Path):
+    """torch.load(weights_only=True), without its warnings about a pickle protocol it did not write
+    (a file it then refuses or reads is reported by the caller, in one line)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _sniff(path: Path) -> str:
@@ -316,6 +349,28 @@ def _fit_report(model: nn.Module, state_dict: dict, allow_missing_attention: boo
     return "; ".join(parts)
 
 
+def _check_values(model: nn.Module, state_dict: dict, path: Path) -> None:
+    """Refuse, at load and in one line, weights no video could use: integer tensors where the model
+    has floating-point ones (a quantised or damaged file; PyTorch cannot even assign them), and NaN or
+    infinite values (a diverged training run; every pose would be NaN)."""
+    expected = model.state_dict()
+    for key, value in state_dict.items():
+        wanted = expected.get(key)
+        if wanted is not None and wanted.is_floating_point() and not value.is_floating_point():
+            raise UserError(
+                f"{path}: {key} holds {str(value.dtype).removeprefix('torch.')} values where the model has "
+                "floating-point weights (a quantised or integer-typed checkpoint?); only float ones load"
+            )
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in state_dict.items() if v.is_floating_point()}
+    bad = {k: n for k, n in bad.items() if n}
+    if bad:
+        key = next(iter(bad))
+        raise UserError(
+            f"{path} holds NaN or infinite weights ({sum(bad.values())} values in {len(bad)} tensors, e.g. "
+            f"{key}): the training that wrote it diverged; use an earlier checkpoint"
+        )
+
+
 def load_weights(
     model: PoseHRNet, state_dict: dict, path: Path, allow_missing_attention: bool = False
 ) -> PoseHRNet:
@@ -330,6 +385,7 @@ def load_weights(
             f"{path} does not fit HRNet-W{cfg.width} preset {cfg.preset} with {cfg.num_joints} joints: "
             f"the file looks like {summarize_weights(state_dict).describe()}; {problem}"
         )
+    _check_values(model, state_dict, path)
     assign = model.conv1.weight.is_meta
     if assign:  # keep float32 parameters whatever the file stored (e.g. fp16)
         state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}

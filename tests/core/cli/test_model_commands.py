@@ -57,7 +57,7 @@ def bad_checkpoints(tmp_path, shared_data):
         "text": (tmp_path / "notes.txt", "not a PyTorch checkpoint"),
         "jpg": (next((shared_data / "coco_mini" / "images").glob("*.jpg")), "JPEG"),
         "empty": (tmp_path / "empty.pth", "empty"),
-        "refused pickle": (tmp_path / "pickle.pth", "refuses to unpickle argparse.Namespace"),
+        "refused pickle": (tmp_path / "pickle.pth", "will not unpickle argparse.Namespace"),
         "not hrnet": (tmp_path / "resnet.pth", "does not look like an HRNet"),
         "mismatch": (tmp_path / "mismatch.pth", "width 16, attention positions [1.1,1.2], 17 joints; 1 miss"),
     }
@@ -225,3 +225,13 @@ def test_output_paths_and_opsets_are_checked_before_any_work(tmp_path, capsys):
         assert_one_line_error(code, out.replace("note:", ""), err)
         assert words in err, (argv, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+
+
+def test_export_accepts_checkpoint_none_as_track_does(tmp_path, capsys):
+    out = tmp_path / "untrained.onnx"
+    argv = ["export", "--checkpoint", "none", "--width", "8", "--input-size", SMALL, "--out", str(out)]
+    code, stdout, err = run_main([*argv, "--no-check"], capsys)
+    assert code == 0 and err == "", err
+    assert "untrained" in stdout and f"wrote {out}: HRNet-W8" in stdout and out.stat().st_size > 0
+    code, stdout, _ = run_main(["info", "--checkpoint", "none", "--width", "8"], capsys)
+    assert code == 0 and "untrained (no checkpoint)" in stdout

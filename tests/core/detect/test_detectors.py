@@ -1,5 +1,6 @@
 """Every detector backend on real frames; interval detection between pose-derived boxes."""
 
+import argparse
 import json
 
 import cv2
@@ -114,8 +115,12 @@ def test_torchvision_ssdlite_loads_local_weights_and_runs(shared_data, tmp_path)
     assert_valid(detections, frame)
 
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="cannot load"):
+    with pytest.raises(UserError, match="not a PyTorch checkpoint"):
         create_detector(f"torchvision:ssdlite320_mobilenet_v3_large:{tmp_path / 'broken.pth'}")
+    torch.save({"model": model.state_dict(), "args": argparse.Namespace(lr=0.1)}, tmp_path / "pickled.pth")
+    with pytest.raises(UserError) as refused:  # one line, never torch's advice to set weights_only=False
+        create_detector(f"torchvision:ssdlite320_mobilenet_v3_large:{tmp_path / 'pickled.pth'}")
+    assert "refused as unsafe" in str(refused.value) and "weights_only=False" not in str(refused.value)
 
 
 def export_yolo_like(path, transposed: bool) -> None:

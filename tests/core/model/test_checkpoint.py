@@ -1,6 +1,8 @@
 """Checkpoints: our format, official HRNet and mmpose files, conversion, and one-line errors."""
 
 import argparse
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -178,9 +180,59 @@ def test_pickles_that_weights_only_refuses(tmp_path, legacy):
     trainer_state = {"state_dict": state, "args": argparse.Namespace(lr=0.1)}
     torch.save(trainer_state, path, _use_new_zipfile_serialization=not legacy)
     message = error_of(path)
-    assert "weights_only=True" in message and "refuses to unpickle" in message
-    assert "argparse.Namespace" in message
+    assert "refused as unsafe: torch.load(weights_only=True) will not unpickle argparse.Namespace" in message
     assert "run code" in message
+
+
+class RunsCode:
+    """What a malicious checkpoint holds: unpickling it calls a function of the attacker's choice."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["zip", "legacy", "pickle-0", "pickle-2", "pickle-5"])
+def test_a_malicious_pickle_is_refused_as_unsafe_in_every_format(tmp_path, kind):
+    """Never "not a PyTorch checkpoint", and never torch's advice to load it with weights_only=False."""
+    marker, path = tmp_path / "ran", tmp_path / f"{kind}.pth"
+    payload = {"state_dict": RunsCode(marker)}
+    if kind in ("zip", "legacy"):
+        torch.save(payload, path, _use_new_zipfile_serialization=kind == "zip")
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=int(kind[-1])))
+    message = error_of(path)
+    assert (
+        f"{path}: refused as unsafe: torch.load(weights_only=True) will not unpickle posix.system" in message
+    )
+    assert "weights_only=False" not in message and "Re-running" not in message
+    assert not marker.exists()
+
+
+def test_integer_typed_weights_are_one_line(tmp_path):
+    """An mmpose checkpoint whose tensors are int64 (quantised or damaged): PyTorch cannot even assign
+    them to float parameters; the line says what the file holds."""
+    state = build_model(width=8, input_size=SMALL).state_dict()
+    renamed = {("head." if k.startswith("final_layer") else "backbone.") + k: v for k, v in state.items()}
+    integers = {k: (v * 100).to(torch.int64) for k, v in renamed.items()}
+    torch.save({"meta": {}, "state_dict": integers}, tmp_path / "int.pth")
+    message = error_of(tmp_path / "int.pth")
+    assert "conv1.weight holds int64 values where the model has floating-point weights" in message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_or_infinite_weights_are_refused_at_load(tmp_path, value):
+    state = build_model(width=8, input_size=SMALL).state_dict()
+    state["stage2.0.branches.1.0.conv1.weight"][0, 0, 0, 0] = value
+    torch.save(state, tmp_path / "diverged.pth")
+    message = error_of(tmp_path / "diverged.pth")
+    assert (
+        "holds NaN or infinite weights (1 values in 1 tensors, e.g. stage2.0.branches.1.0.conv1.weight)"
+        in message
+    )
+    assert "diverged" in message
 
 
 def test_architecture_mismatch_says_what_the_file_looks_like(tmp_path):
