@@ -41,7 +41,9 @@ from core.model import (
 )
 from core.runtime import (
     Backend,
+    auto_candidates,
     backend_name,
+    cpu_isa,
     cpu_name,
     create_backend,
     precision_name,
@@ -172,8 +174,9 @@ def machine_info(device: torch.device) -> dict:
     """Where the numbers come from: printed above the table and stored in every JSON row."""
     info = {
         "machine": f"{platform.system()} {platform.machine()}",
-        "cpu": cpu_name(),
+        "cpu": f"{cpu_name()} ({cpu_isa()})",
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "auto": " ".join(auto_candidates(device)[1:]),  # why `--backend auto` picks what it picks here
         "device": str(device),
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -326,6 +329,8 @@ def markdown_table(rows: list[BenchRow], info: dict) -> str:
         f"- threads: {info['threads']}, torch {info['torch']}, onnxruntime {info['onnxruntime'] or '—'}, "
         f"TensorRT {info['tensorrt'] or '—'}, torch-tensorrt {info['torch_tensorrt'] or '—'}, {info['date']}",
     ]
+    if info.get("auto"):
+        lines.append(f"- `--backend auto` on this machine: {info['auto']}")
     if rows:
         lines.append(
             f"- latency of one model call on a ready {rows[0].input_size} batch: median (p50) and p95 of "

@@ -31,6 +31,7 @@ def auto_candidates(
     """(backends to try in order, why this order) for `auto` on `device`."""
     if device.type == "cuda":
         return ["tensorrt", "eager"], "CUDA: TensorRT first, else eager fp16"
+    log.debug("backend auto: tensorrt skipped (it needs CUDA)")  # no news on a CPU: not a warning
     isa = cpu_isa()
     if cpu_supports_bf16():
         return ["eager", "onnxruntime"], f"this CPU has native bf16 ({isa}): eager bf16 is the fastest"

@@ -157,9 +157,7 @@ def create_backend(
                 raise UserError(message) from error
             reason = one_line(error)
         if not last:
-            # Expected on every machine without the GPU stack: a debug line, not a warning.
-            level = logging.DEBUG if reason in ("TensorRT needs a CUDA device",) else logging.WARNING
-            log.log(
-                level, "backend auto: %s cannot run (%s); trying %s", candidate, reason, candidates[index + 1]
+            log.warning(
+                "backend auto: %s cannot run (%s); trying %s", candidate, reason, candidates[index + 1]
             )
     raise UserError(f"backend auto: nothing can run on {resolved}")  # eager always can; defensive
