@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.errors import UserError, one_line
+from core.runtime.auto import auto_candidates, explain_choice
 from core.runtime.base import PRECISIONS, Backend, BuildOptions
 from core.runtime.compile import CompileBackend
 from core.runtime.device import resolve_device
@@ -122,8 +123,6 @@ def create_backend(
     `max_batch` bounds the batch sizes an engine is built for (TensorRT); `cache_dir` overrides where
     compiled engines / exported ONNX files are kept.
     """
-    from core.runtime.auto import auto_candidates, explain_choice
-
     name = backend_name(name)
     resolved = resolve_device(device)
     options = {"max_batch": max_batch, "input_size": input_size, "cache_dir": cache_dir}
