@@ -35,9 +35,9 @@ from core.cli.options import (
 )
 from core.errors import UserError
 from core.pipeline import Models, Pipeline, build_models, new_tracker, sequential_step
+from core.video import FORMATS
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
-FORMATS = ("video", "jsonl", "csv", "coco", "mot")
 
 
 # ----------------------------------------------------------------------------------------- inputs

@@ -1,7 +1,7 @@
 """What every person detector shares: the call signature, the frame check and the conversion of raw
 boxes to `Detection` records. A leaf: the implementations import it, it imports none of them."""
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -11,6 +11,17 @@ from core.records import Detection
 
 class Detector(Protocol):
     def __call__(self, frame_bgr: np.ndarray | None, frame_index: int) -> list[Detection]: ...
+
+
+class DetectorKind(Protocol):
+    """A detector class that a spec string names (core.detect.specs.DETECTORS): `SPEC` is how its spec
+    reads (the help text), `from_spec` builds one from what follows `KIND:`. `options` are keyword
+    arguments of its constructor (score_threshold); what is not given keeps the constructor's default."""
+
+    SPEC: str
+
+    @classmethod
+    def from_spec(cls, rest: str, device: str = "auto", **options: Any) -> Detector: ...
 
 
 def to_detections(boxes: np.ndarray, scores: np.ndarray) -> list[Detection]:

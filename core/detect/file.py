@@ -25,6 +25,12 @@ from core.track.motchallenge import load_detections
 class FileDetector:
     """Looks detections up by frame index; the frame itself is not needed (it may be None)."""
 
+    SPEC = "file:PATH (COCO results JSON or MOT det.txt)"
+
+    @classmethod
+    def from_spec(cls, rest: str, device: str = "auto", **options) -> "FileDetector":
+        return cls(rest, **options)
+
     def __init__(
         self, path: str | Path, score_threshold: float = -np.inf, image_ids: list[int] | None = None
     ):

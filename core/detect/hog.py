@@ -28,6 +28,13 @@ class HogDetector:
     boxes shrink by 10 % in width and 5 % in height because HOG windows include a border around the body.
     """
 
+    SPEC = "hog"
+
+    @classmethod
+    def from_spec(cls, rest: str = "", device: str = "auto", **options) -> "HogDetector":
+        """HOG runs on the CPU and scores by its SVM margin: the device and a score threshold do not apply."""
+        return cls()
+
     def __init__(
         self,
         max_side: int = 640,

@@ -17,6 +17,7 @@ from core.boxes import clip_boxes, nms
 from core.detect.base import check_frame, to_detections
 from core.errors import UserError, one_line
 from core.records import Detection
+from core.zoo import ZooEntry
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 
@@ -69,6 +70,13 @@ def decode_yolo(
 
 class YoloOnnxDetector:
     """Persons from a YOLO ONNX model; the input size comes from the model (640×640 when dynamic)."""
+
+    SPEC = "onnx:PATH"
+
+    @classmethod
+    def from_spec(cls, rest: str, device: str = "auto", **options) -> "YoloOnnxDetector":
+        """onnxruntime picks CUDA when it has it, whatever `device` says."""
+        return cls(rest, **options)
 
     def __init__(
         self,
@@ -128,6 +136,10 @@ class YoloxEnd2EndDetector:
     no normalisation. Outputs `dets` (1, N, 5: x1 y1 x2 y2 score in input pixels, NMS already done)
     and `labels` (1, N; person = 0).
     """
+
+    @classmethod
+    def from_zoo(cls, entry: ZooEntry, path: Path, device: str = "auto", **options) -> "YoloxEnd2EndDetector":
+        return cls(path, input_size=entry.input_size or (640, 640), **options)
 
     def __init__(
         self,

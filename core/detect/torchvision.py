@@ -15,6 +15,7 @@ from core.detect.base import check_frame, to_detections
 from core.errors import UserError, one_line
 from core.records import Detection
 from core.runtime.device import resolve_device
+from core.zoo import ZooEntry
 
 MODELS = (
     "fasterrcnn_resnet50_fpn_v2",
@@ -40,6 +41,17 @@ def default_weights_path(name: str) -> tuple[Path, str]:
 
 class TorchvisionDetector:
     """A torchvision detector returning persons above `score_threshold`."""
+
+    SPEC = "torchvision:NAME[:WEIGHTS]"
+
+    @classmethod
+    def from_spec(cls, rest: str, device: str = "auto", **options) -> "TorchvisionDetector":
+        name, _, weights = rest.partition(":")
+        return cls(name, weights or None, device=device, **options)
+
+    @classmethod
+    def from_zoo(cls, entry: ZooEntry, path: Path, device: str = "auto", **options) -> "TorchvisionDetector":
+        return cls(entry.architecture, path, device=device, **options)
 
     def __init__(
         self, name: str, weights: str | Path | None = None, score_threshold: float = 0.5, device: str = "auto"

@@ -17,7 +17,7 @@ from pathlib import Path
 from core.atomic import check_writable, check_writable_folder
 from core.errors import UserError
 from core.redact import redact_url
-from core.video.sinks import FORMATS
+from core.video.formats import FORMATS
 from core.video.sources import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -224,7 +224,7 @@ def check_out_dir(out_dir: Path, summary_names: tuple[str, ...] = ("summary.json
 
 def check_no_overwrite(jobs: list[Job], out_dir: Path, formats) -> None:
     """UserError when an output of the run would replace one of its inputs (`--out` = a source's folder)."""
-    from core.video.sinks import output_paths
+    from core.video.formats import output_paths
 
     inputs = {}
     for job in jobs:
@@ -245,7 +245,7 @@ def check_no_overwrite(jobs: list[Job], out_dir: Path, formats) -> None:
 
 def outputs_complete(out_dir: Path, stem: str, formats) -> bool:
     """True when every requested output exists: atomic writes make existence mean complete."""
-    from core.video.sinks import output_paths
+    from core.video.formats import output_paths
 
     return all(path.is_file() for path in output_paths(out_dir, stem, set(formats)).values())
 

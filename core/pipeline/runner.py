@@ -293,7 +293,7 @@ def run_job_group(
 
 def _sink_factory(job: Job, source, options: RunOptions, models: Models):
     from core.keypoints import NAMES
-    from core.video.sinks import open_sinks
+    from core.video.formats import open_sinks
 
     fps = source.fps or 25.0
     header = {
@@ -330,7 +330,7 @@ def _numbers(stats, wall: float) -> dict:
 
 
 def _outputs(options: RunOptions, job: Job) -> dict[str, str]:
-    from core.video.sinks import output_paths
+    from core.video.formats import output_paths
 
     return {fmt: str(p) for fmt, p in output_paths(options.out_dir, job.stem, set(options.formats)).items()}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
-from core.video.sinks import FORMATS, output_paths
+from core.video.formats import FORMATS, output_paths
 
 # Order of the report's sections: what needs a second look first.
 STATUS_ORDER = {"error": 0, "interrupted": 1, "done": 2, "skipped": 3}

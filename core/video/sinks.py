@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -28,14 +29,29 @@ from core.records import Track
 from core.track.motchallenge import result_row
 from core.video.sources import Frame
 
-FORMATS = ("video", "jsonl", "csv", "coco", "mot")
-SUFFIXES = {"video": ".mp4", "jsonl": ".jsonl", "csv": ".csv", "coco": ".coco.json", "mot": ".mot.txt"}
 # COCO rescoring (as HRNet does): mean score of the keypoints above this threshold, times the box score.
 COCO_KEYPOINT_THRESHOLD = 0.2
 
 
+@dataclass(frozen=True)
+class Clip:
+    """What a sink may need to know of the video it writes outputs of, beyond the frames themselves."""
+
+    fps: float
+    size: tuple[int, int]  # (width, height) of its frames
+    header: dict | None = None  # the JSONL's first line {"header": ...} (weights trained or not, ...)
+    image_ids: Mapping[int, int] | None = None  # frame index → COCO image_id (CocoSink)
+
+
 class Sink(Protocol):
+    """One output file of one clip (core.video.formats.SINKS names them): `SUFFIX` ends its file name,
+    `for_clip` opens it; then a frame at a time, and close() or abort()."""
+
+    SUFFIX: str
     path: Path
+
+    @classmethod
+    def for_clip(cls, path: Path, clip: Clip) -> "Sink": ...
 
     def write(self, frame: Frame, tracks: list[Track], annotated: np.ndarray | None) -> None: ...
 
@@ -46,12 +62,6 @@ class Sink(Protocol):
         """Delete the temporary file; the final name is never created."""
 
 
-def output_paths(out_dir: Path, stem: str, formats: set[str] | list[str]) -> dict[str, Path]:
-    """Final file of each format: stem.mp4, stem.jsonl, stem.csv, stem.coco.json, stem.mot.txt."""
-    _check_formats(formats)
-    return {fmt: Path(out_dir) / f"{stem}{SUFFIXES[fmt]}" for fmt in FORMATS if fmt in formats}
-
-
 def partial_files(out_dir: Path, stem: str) -> list[Path]:
     """Temporary files left by killed runs for this stem (safe to delete when no run is writing it)."""
     return sorted(Path(out_dir).glob(f".{glob_escape(stem)}.*.partial*"))
@@ -59,12 +69,6 @@ def partial_files(out_dir: Path, stem: str) -> list[Path]:
 
 def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-def _check_formats(formats: set[str] | list[str]) -> None:
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise UserError(f"unknown output format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
 
 
 def _temp_path(path: Path, suffix: str = "") -> Path:
@@ -98,6 +102,10 @@ class _AtomicTextSink:
         self.temp = _temp_path(self.path)
         self._file: io.TextIOWrapper | None = open(self.temp, "w", encoding="utf-8", newline="")  # noqa: SIM115
         self.frames = 0
+
+    @classmethod
+    def for_clip(cls, path: Path, clip: Clip) -> "_AtomicTextSink":
+        return cls(path)
 
     def write(self, frame: Frame, tracks: list[Track], annotated: np.ndarray | None = None) -> None:
         if self._file is None:
@@ -144,6 +152,12 @@ class JsonlSink(_AtomicTextSink):
     An optional `header` dict becomes a first line {"header": {...}} (e.g. weights trained or not).
     """
 
+    SUFFIX = ".jsonl"
+
+    @classmethod
+    def for_clip(cls, path: Path, clip: Clip) -> "JsonlSink":
+        return cls(path, header=clip.header)
+
     def __init__(self, path: Path, header: dict | None = None):
         super().__init__(path)
         if header is not None:
@@ -178,6 +192,8 @@ def csv_header() -> list[str]:
 class CsvSink(_AtomicTextSink):
     """One row per track per frame; keypoint cells are empty for box-only tracks."""
 
+    SUFFIX = ".csv"
+
     def __init__(self, path: Path):
         super().__init__(path)
         self._writer = csv.writer(self._file, lineterminator="\n")
@@ -205,6 +221,12 @@ class CocoSink(_AtomicTextSink):
     mean score of the keypoints above 0.2 (HRNet's rescoring; 0 when none is). Box-only tracks are
     skipped. Each result also carries "track_id".
     """
+
+    SUFFIX = ".coco.json"
+
+    @classmethod
+    def for_clip(cls, path: Path, clip: Clip) -> "CocoSink":
+        return cls(path, image_ids=clip.image_ids)
 
     def __init__(self, path: Path, image_ids: Mapping[int, int] | None = None):
         super().__init__(path)
@@ -242,6 +264,8 @@ class CocoSink(_AtomicTextSink):
 class MotSink(_AtomicTextSink):
     """MOTChallenge rows `frame,id,x,y,w,h,score,-1,-1,-1` with 1-based frame numbers."""
 
+    SUFFIX = ".mot.txt"
+
     def _write(self, file: io.TextIOWrapper, frame: Frame, tracks: list[Track]) -> None:
         file.writelines(result_row(frame.index + 1, t) for t in tracks)
 
@@ -251,6 +275,12 @@ class VideoSink:
 
     The temp file keeps the .mp4 extension, since OpenCV picks the container from it.
     """
+
+    SUFFIX = ".mp4"
+
+    @classmethod
+    def for_clip(cls, path: Path, clip: Clip) -> "VideoSink":
+        return cls(path, clip.fps, clip.size)
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         self.path = Path(path)
@@ -321,35 +351,3 @@ class VideoSink:
 
     def __exit__(self, exc_type, *exc) -> None:
         self.close() if exc_type is None else self.abort()
-
-
-def open_sinks(
-    out_dir: Path,
-    stem: str,
-    formats: set[str] | list[str],
-    fps: float,
-    size: tuple[int, int],
-    *,
-    header: dict | None = None,
-    image_ids: Mapping[int, int] | None = None,
-) -> list[Sink]:
-    """Open one sink per requested format; if any fails to open, the others are aborted first."""
-    paths = output_paths(out_dir, stem, formats)
-    sinks: list[Sink] = []
-    try:
-        for fmt, path in paths.items():
-            if fmt == "video":
-                sinks.append(VideoSink(path, fps, size))
-            elif fmt == "jsonl":
-                sinks.append(JsonlSink(path, header=header))
-            elif fmt == "csv":
-                sinks.append(CsvSink(path))
-            elif fmt == "coco":
-                sinks.append(CocoSink(path, image_ids=image_ids))
-            else:
-                sinks.append(MotSink(path))
-    except BaseException:
-        for sink in sinks:
-            sink.abort()
-        raise
-    return sinks

@@ -168,7 +168,7 @@ def real_output(args, work: Path) -> Path:
 
 def many_videos(source_out: Path, folder: Path, count: int) -> Path:
     """`count` videos' outputs: the real output's files hard-linked under new names."""
-    from core.video.sinks import SUFFIXES
+    from core.video import SINKS
 
     summary = json.loads((source_out / "summary.json").read_text())
     entry = summary["videos"][0]
@@ -176,7 +176,7 @@ def many_videos(source_out: Path, folder: Path, count: int) -> Path:
     videos = []
     for k in range(count):
         stem = f"camera{k // 20 + 1:02d}_shift{k % 20 + 1:02d}"
-        for suffix in SUFFIXES.values():
+        for suffix in (sink.SUFFIX for sink in SINKS.values()):
             original = source_out / f"{entry['stem']}{suffix}"
             if original.exists():
                 os.link(original, folder / f"{stem}{suffix}")
