@@ -12,6 +12,7 @@ from core.cli.options import (
     add_model_arguments,
     add_runtime_arguments,
     apply_zoo_defaults,
+    draw_style_from_args,
     pipeline_config_from_args,
 )
 from core.errors import UserError
@@ -103,7 +104,7 @@ def main(argv: list[str], command: str = "gui") -> int:
 
     from app.window import MainWindow, WindowOptions
 
-    window = MainWindow(WindowOptions(config, Path(args.record_dir)))
+    window = MainWindow(WindowOptions(config, Path(args.record_dir), draw_style_from_args(args)))
     window.show()
     splash.close()
     if args.source:

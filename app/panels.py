@@ -1,4 +1,4 @@
-"""The side panels of the main window: model controls and live statistics.
+"""The side panels of the main window: model controls, how results are drawn, and live statistics.
 
 The model panel only emits `changed(field, value)`; the window forwards that to the worker, and the
 worker answers with the configuration actually in force (`show_config`), so a change that fails
@@ -7,6 +7,7 @@ worker answers with the configuration actually in force (`show_config`), so a ch
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
@@ -35,6 +36,7 @@ from app.downloads import ZooChoosers
 from app.worker import ModelsInfo
 from core.errors import one_line
 from core.pipeline import STAGES, PipelineConfig
+from core.video import DrawStyle
 from core.zoo import lookup as zoo_lookup
 
 WIDTHS = (32, 48)
@@ -251,12 +253,14 @@ def _ms(value: float | None) -> str:
 
 
 class DisplayPanel(QGroupBox):
-    """How results are drawn: the keypoint score below which a joint (and its limbs) is hidden."""
+    """How results are drawn (core.video.DrawStyle): the keypoint score below which a joint (and its
+    limbs) is hidden. A change applies from the next frame on; no model is touched."""
 
-    changed = pyqtSignal(str, object)  # PipelineConfig field, new value
+    changed = pyqtSignal(object)  # the new DrawStyle
 
-    def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
+    def __init__(self, style: DrawStyle, parent: QWidget | None = None) -> None:
         super().__init__("Display", parent)
+        self._style = style
         self.kpt_threshold = QDoubleSpinBox()
         self.kpt_threshold.setRange(0.0, 1.0)
         self.kpt_threshold.setSingleStep(0.05)
@@ -264,14 +268,21 @@ class DisplayPanel(QGroupBox):
         self.kpt_threshold.setToolTip(
             "Joints whose confidence is below this are not drawn; lower it to see uncertain joints"
         )
-        self.kpt_threshold.valueChanged.connect(lambda value: self.changed.emit("kpt_threshold", value))
+        self.kpt_threshold.valueChanged.connect(
+            lambda value: self._set_style(replace(self._style, kpt_threshold=value))
+        )
         form = QFormLayout(self)
         form.addRow("Joints above", self.kpt_threshold)
-        self.show_config(config)
+        self.show_style(style)
 
-    def show_config(self, config: PipelineConfig) -> None:
+    def show_style(self, style: DrawStyle) -> None:
+        self._style = style
         with QSignalBlocker(self.kpt_threshold):
-            self.kpt_threshold.setValue(config.kpt_threshold)
+            self.kpt_threshold.setValue(style.kpt_threshold)
+
+    def _set_style(self, style: DrawStyle) -> None:
+        self._style = style
+        self.changed.emit(style)
 
 
 class StatsPanel(QGroupBox):

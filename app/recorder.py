@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.pipeline import burn_hud
+from core.video import burn_hud
 
 FORMATS = ("video", "jsonl")
 DEFAULT_FPS = 25.0  # for sources that report no frame rate (some webcams and streams)

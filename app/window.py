@@ -35,6 +35,7 @@ from app.worker import ModelsInfo, PipelineWorker
 from core.atomic import atomic_path
 from core.pipeline import PipelineConfig
 from core.redact import redact_text, redact_url
+from core.video import DEFAULT_STYLE, DrawStyle
 
 APP_TITLE = "Attention-HRNet Pose Tracker"
 STATS_INTERVAL_MS = 500
@@ -55,10 +56,12 @@ IDLE_TEXT = "No video — open a webcam, stream or file above"
 @dataclass
 class WindowOptions:
     """What the window starts with: the pipeline's configuration (`run.py gui` builds it with
-    core.cli.options.pipeline_config_from_args, as `track` does) and where recordings go."""
+    core.cli.options.pipeline_config_from_args, as `track` does), where recordings go, and how
+    results are drawn."""
 
     config: PipelineConfig
     record_dir: Path = Path("recordings")
+    style: DrawStyle = DEFAULT_STYLE  # how results are drawn (draw_style_from_args)
 
 
 class MainWindow(QMainWindow):
@@ -71,7 +74,7 @@ class MainWindow(QMainWindow):
         self.views: dict[str, VideoView] = {}
         self.last_error = ""
         self._error_time = -math.inf
-        self.worker = PipelineWorker(options.config)
+        self.worker = PipelineWorker(options.config, options.style)
 
         self._build_source_bar()
         self._build_center()
@@ -177,8 +180,8 @@ class MainWindow(QMainWindow):
     def _build_side_panel(self, config: PipelineConfig) -> None:
         self.model_panel = ModelPanel(config)
         self.model_panel.changed.connect(self._model_changed)
-        self.display_panel = DisplayPanel(config)
-        self.display_panel.changed.connect(self._model_changed)
+        self.display_panel = DisplayPanel(self.options.style)
+        self.display_panel.changed.connect(self._style_changed)
         self.stats_panel = StatsPanel()
         panel = QWidget()
         layout = QVBoxLayout(panel)
@@ -394,7 +397,6 @@ class MainWindow(QMainWindow):
     def _config_changed(self, config: PipelineConfig, info: ModelsInfo) -> None:
         self.options.config = config
         self.model_panel.show_config(config, info)
-        self.display_panel.show_config(config)
         self.banner.setVisible(not info.trained)
         if self._placeholder_is_loading():  # the model is in: ready for a source
             self._placeholder.set_message(IDLE_TEXT)
@@ -409,6 +411,11 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self, name: str, value) -> None:
         self.worker.reconfigure(**{name: value})
+
+    def _style_changed(self, style: DrawStyle) -> None:
+        self.options.style = style
+        self.worker.set_style(style)
+        self.show_message(f"showing joints scored {style.kpt_threshold:.2f} or more")
 
     def _set_running(self, running: bool) -> None:
         for action in (self.stop_action, self.pause_action, self.add_action):

@@ -36,6 +36,7 @@ from core.pipeline import (
     rebuild_models,
 )
 from core.redact import redact_text
+from core.video import DEFAULT_STYLE, DrawStyle
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,10 @@ class PipelineWorker(QObject):
     _record_requested = pyqtSignal(bool, str)
     _shutdown_requested = pyqtSignal()
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, style: DrawStyle = DEFAULT_STYLE) -> None:
         super().__init__()
-        self.config = replace(config, hud=False)  # the view paints the HUD at screen size
+        self.config = config
+        self._style = replace(style, hud=False)  # the view paints the HUD at screen size
         self._cancel = threading.Event()  # set by stop(): gives up a stream's pending connect
         self._pipeline: Pipeline | None = None
         self._models = None  # kept across Stop/Open so a model loads once
@@ -139,6 +141,18 @@ class PipelineWorker(QObject):
         """Stop every source; a stream still connecting gives up at once (it may take 10 s else)."""
         self._cancel.set()
         self._stop_requested.emit()
+
+    @property
+    def style(self) -> DrawStyle:
+        """How frames are drawn (the app's pipeline draws skeletons and boxes; the view the HUD)."""
+        return self._style
+
+    def set_style(self, style: DrawStyle) -> None:
+        """Draw the next frames in `style`, at once: no model is touched, nothing is rebuilt."""
+        self._style = replace(style, hud=False)
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.style = self._style
 
     def reconfigure(self, **changes) -> None:
         """Change PipelineConfig fields; model/detector rebuilds happen on the worker thread."""
@@ -273,11 +287,14 @@ class PipelineWorker(QObject):
         if self._models is None:
             self.busy.emit("loading model…")
         try:
-            pipeline = Pipeline(self.config, [], on_result=self._on_result, models=self._models)
+            pipeline = Pipeline(
+                self.config, [], on_result=self._on_result, models=self._models, style=self._style
+            )
             pipeline.start()
         finally:
             self.busy.emit("")
         self._pipeline = pipeline
+        pipeline.style = self._style  # a style set while it was starting
         self._models = pipeline.models
         self.config_changed.emit(self.config, self.models_info())
 

@@ -2,7 +2,8 @@
 the tracker's), the one place numeric options are checked (`whole_number` and `number` are argparse
 types that turn anything outside an option's documented range, nan and inf included, into one
 `error:` line), and the one route from parsed options to the pipeline: `pipeline_config_from_args`,
-used by `run.py track`, `run.py gui` and the bench scripts alike."""
+used by `run.py track`, `run.py gui` and the bench scripts alike (and `draw_style_from_args` for how
+results are drawn)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from core.errors import UserError
 if TYPE_CHECKING:
     from core.pipeline import PipelineConfig
     from core.track import TrackerConfig
+    from core.video import DrawStyle
 
 TRACKER_OPTIONS = "tracker_options"  # set in a namespace whose parser has add_tracker_arguments' options
 
@@ -249,11 +251,7 @@ def pipeline_config_from_args(args: argparse.Namespace, **overrides) -> Pipeline
     every command refuses the same bad option with the same one line, before a window or a model."""
     from core.pipeline import PipelineConfig
 
-    values = {
-        field.name: getattr(args, field.name)
-        for field in dataclasses.fields(PipelineConfig)
-        if getattr(args, field.name, None) is not None
-    }
+    values = _given(PipelineConfig, args)
     if "input_size" in values:
         from core.model import parse_size
 
@@ -267,6 +265,24 @@ def pipeline_config_from_args(args: argparse.Namespace, **overrides) -> Pipeline
 
         resolve_positions(config.preset)
     return config
+
+
+def draw_style_from_args(args: argparse.Namespace) -> DrawStyle:
+    """How results are drawn (core.video.DrawStyle), from the options named like its fields
+    (`--kpt-threshold`); the rest keep the style's defaults. Not a pipeline setting: it goes to
+    whatever draws frames, and the app changes it without touching the models."""
+    from core.video import DrawStyle
+
+    return DrawStyle(**_given(DrawStyle, args))
+
+
+def _given(record: type, args: argparse.Namespace) -> dict:
+    """{field: value} of the options named like `record`'s fields that `args` has and that are set."""
+    return {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(record)
+        if getattr(args, field.name, None) is not None
+    }
 
 
 def _checked_runtime(config: PipelineConfig) -> PipelineConfig:

@@ -24,6 +24,7 @@ from core.cli.options import (
     add_runtime_arguments,
     add_tracker_arguments,
     apply_zoo_defaults,
+    draw_style_from_args,
     number,
     pipeline_config_from_args,
     whole_number,
@@ -178,6 +179,7 @@ def plan_run(args: argparse.Namespace) -> TrackPlan:
         progress=not args.no_progress,
         accept_partial=args.accept_partial,
         report=not args.no_report,
+        style=draw_style_from_args(args),
     )
     return TrackPlan(config, jobs, options, notes)
 

@@ -2,13 +2,11 @@
 the sequential step, the threaded `Pipeline` that overlaps the stages, its statistics, and the job
 runner behind `run.py track` (many inputs, resume, shards)."""
 
-from core.pipeline.config import MODEL_FIELDS, UNTRAINED_BANNER, PipelineConfig
+from core.pipeline.config import MODEL_FIELDS, PipelineConfig
 from core.pipeline.jobs import list_inputs
 from core.pipeline.models import (
     Models,
-    annotate,
     build_models,
-    burn_hud,
     new_tracker,
     rebuild_models,
     sequential_step,
@@ -20,16 +18,13 @@ from core.pipeline.threaded import Pipeline
 __all__ = [
     "MODEL_FIELDS",
     "STAGES",
-    "UNTRAINED_BANNER",
     "FrameResult",
     "LatencyWindow",
     "Models",
     "Pipeline",
     "PipelineConfig",
     "SourceStats",
-    "annotate",
     "build_models",
-    "burn_hud",
     "list_inputs",
     "new_tracker",
     "rebuild_models",

@@ -1,4 +1,5 @@
-"""What the pipeline computes, as plain values the app can edit, and which of them need what rebuilt."""
+"""What the pipeline computes, as plain values the app can edit, and which of them need what rebuilt.
+How results are drawn is not here: core.video.drawing.DrawStyle."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ from typing import Any
 
 from core.errors import UserError
 from core.model.hrnet import DEFAULT_INPUT_SIZE
-from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
-
-UNTRAINED_BANNER = "untrained weights: poses are meaningless"
 
 # Fields of PipelineConfig whose change needs a new estimator / detector / trackers.
 MODEL_FIELDS = frozenset(
@@ -36,9 +34,7 @@ class PipelineConfig:
     detector: str = "hog"  # core.detect.create_detector spec (a core.zoo name too)
     interval: int = 1  # run the detector every N frames; in between, boxes come from the last poses
     tracker: Any = None  # core.track.tracker.TrackerConfig; None = its defaults
-    draw: bool = True  # annotated frames (needed by the video sink and the app's view)
-    hud: bool = True  # burn FPS, ID tags and the untrained banner in (the app paints them at screen size)
-    kpt_threshold: float = DEFAULT_KPT_THRESHOLD  # joints scored below this are not drawn
+    draw: bool = True  # annotated frames (needed by the video sink and the app's view; how: DrawStyle)
     queue_size: int = 4  # frames between two stages (fixed while running)
     max_batch_frames: int = 8  # frames whose crops may share one estimate_batch call
 
@@ -47,5 +43,3 @@ class PipelineConfig:
             raise UserError(f"detection interval must be at least 1, got {self.interval}")
         if self.queue_size < 1 or self.max_batch_frames < 1 or self.batch_size < 1:
             raise UserError("queue size, batch size and frames per batch must be at least 1")
-        if not 0.0 <= self.kpt_threshold <= 1.0:
-            raise UserError(f"keypoint threshold must be between 0 and 1, got {self.kpt_threshold:g}")

@@ -17,14 +17,8 @@ from typing import Any
 import numpy as np
 
 from core.detect import DetectionSchedule, create_detector
-from core.pipeline.config import (
-    DEFAULT_KPT_THRESHOLD,
-    DETECTOR_FIELDS,
-    MODEL_FIELDS,
-    TRACKER_FIELDS,
-    UNTRAINED_BANNER,
-    PipelineConfig,
-)
+from core.pipeline.config import DETECTOR_FIELDS, MODEL_FIELDS, TRACKER_FIELDS, PipelineConfig
+from core.video.drawing import DEFAULT_STYLE, DrawStyle, annotate
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +100,16 @@ def new_tracker(config: PipelineConfig):
 
 
 def sequential_step(
-    models: Models, slot_state: dict, frame, tracker, timings: dict[str, float] | None = None
+    models: Models,
+    slot_state: dict,
+    frame,
+    tracker,
+    timings: dict[str, float] | None = None,
+    style: DrawStyle = DEFAULT_STYLE,
 ) -> tuple[list, list, np.ndarray | None]:
-    """Detect, pose, track and draw one frame in the caller's thread: the reference the threaded
-    pipeline is compared with (same functions, no overlap). `slot_state` carries the interval state;
-    `timings` (stage -> seconds) accumulates where the time went."""
+    """Detect, pose, track and draw (in `style`) one frame in the caller's thread: the reference the
+    threaded pipeline is compared with (same functions, no overlap). `slot_state` carries the interval
+    state; `timings` (stage -> seconds) accumulates where the time went."""
     clock = _Clock(timings)
     schedule = slot_state.get("schedule")
     if schedule is None or schedule.every != models.config.interval:
@@ -129,12 +128,7 @@ def sequential_step(
     clock.lap("pose")
     tracks = tracker.update(poses, timestamp=frame.time)
     clock.lap("track")
-    config = models.config
-    annotated = (
-        annotate(frame.image, tracks, models.trained, hud=config.hud, threshold=config.kpt_threshold)
-        if config.draw
-        else None
-    )
+    annotated = annotate(frame.image, tracks, models.trained, style=style) if models.config.draw else None
     clock.lap("draw")
     return poses, tracks, annotated
 
@@ -167,37 +161,3 @@ def frame_boxes(
     """(boxes, scores) to estimate poses in, by the source's detection schedule (core.detect.interval)."""
     size = (image.shape[1], image.shape[0])
     return detections_to_arrays(schedule.boxes(detections, previous_poses, size, detect))
-
-
-def annotate(
-    image: np.ndarray,
-    tracks: list,
-    trained: bool,
-    fps: float | None = None,
-    *,
-    hud: bool = True,
-    threshold: float = DEFAULT_KPT_THRESHOLD,
-) -> np.ndarray:
-    """A drawn copy of the frame (the frame itself stays clean for other consumers).
-
-    Skeletons and boxes belong to the picture; the HUD (ID tags, FPS, the untrained banner) is
-    burned in only with `hud`: the app paints it over the scaled view instead, at screen size."""
-    from core.video import drawing
-
-    annotated = image.copy()
-    drawing.draw_tracks(annotated, tracks, threshold, draw_labels=False)
-    if hud:
-        burn_hud(annotated, tracks, fps, trained)
-    return annotated
-
-
-def burn_hud(image: np.ndarray, tracks: list, fps: float | None, trained: bool) -> np.ndarray:
-    """ID tags, the FPS panel and, for untrained weights, the banner, drawn into `image` in place
-    (annotated files; the app paints the same over its view, at screen size)."""
-    from core.video import drawing
-
-    drawing.draw_track_labels(image, tracks)
-    banner = None if trained else UNTRAINED_BANNER
-    if fps is not None or banner:
-        drawing.draw_fps(image, fps, banner=banner)
-    return image

@@ -27,6 +27,7 @@ from core.pipeline.jobs import FORMATS, Job, is_live_spec, outputs_complete, sha
 from core.pipeline.lock import OutputLock
 from core.pipeline.threaded import Models, Pipeline, PipelineConfig
 from core.report import RunReport
+from core.video.drawing import DrawStyle
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class RunOptions:
     progress: bool = True
     accept_partial: bool = False  # a file that decodes short of its frame count counts as done
     report: bool = True  # OUT/report.html at the end of the run (core.report)
+    style: DrawStyle = field(default_factory=DrawStyle)  # how the annotated video is drawn
 
 
 # -------------------------------------------------------------------------------------- summaries
@@ -240,7 +242,11 @@ def run_job_group(
         return list(entries.values()), False
 
     pipeline = Pipeline(
-        config, on_result=lambda result: _advance(bars, result), models=models, max_frames=options.max_frames
+        config,
+        on_result=lambda result: _advance(bars, result),
+        models=models,
+        max_frames=options.max_frames,
+        style=options.style,
     )
     keys: dict[str, Job] = {}
     bars: dict[str, Any] = {}

@@ -24,8 +24,9 @@ import numpy as np
 
 from core.detect import DetectionSchedule
 from core.pipeline.config import PipelineConfig
-from core.pipeline.models import Models, annotate, frame_boxes, new_tracker
+from core.pipeline.models import Models, frame_boxes, new_tracker
 from core.pipeline.stats import SourceStats, StatsCollector
+from core.video.drawing import DEFAULT_STYLE, DrawStyle, annotate
 
 POLL = 0.05  # seconds a blocked stage waits before it looks at the stop flag again
 LIVE_WAIT_LIMIT = 2.0  # seconds a live frame waits for the pose model before it goes on regardless
@@ -134,9 +135,11 @@ class StageThreads:
         models: Models | None,
         on_result: Callable | None,
         max_frames: int | None,
+        style: DrawStyle = DEFAULT_STYLE,
     ) -> None:
         self.config = config
         self.models = models  # swapped whole by Pipeline.reconfigure; read once per frame or batch
+        self.style = style  # how frames are drawn; replaced whole (Pipeline.style), read once per frame
         self.on_result = on_result
         self.max_frames = max_frames
         self.lock = threading.RLock()
@@ -313,17 +316,10 @@ class StageThreads:
                 item.tracks = list(slot.tracker.update(item.poses, timestamp=item.frame.time))
                 drawn = time.monotonic()
                 slot.stats.add_latency("track", drawn - began)
-                config = models.config
-                if config.draw:
-                    fps = slot.stats.fps() if config.hud else None
-                    item.annotated = annotate(
-                        item.frame.image,
-                        item.tracks,
-                        models.trained,
-                        fps,
-                        hud=config.hud,
-                        threshold=config.kpt_threshold,
-                    )
+                if models.config.draw:
+                    style = self.style
+                    fps = slot.stats.fps() if style.hud else None
+                    item.annotated = annotate(item.frame.image, item.tracks, models.trained, fps, style)
                     slot.stats.add_latency("draw", time.monotonic() - drawn)
             if not self.put(outbox, item):
                 return

@@ -25,6 +25,7 @@ from core.pipeline.config import PipelineConfig
 from core.pipeline.models import Models, build_models, rebuild_models
 from core.pipeline.stages import POLL, FrameResult, Slot, StageThreads
 from core.pipeline.stats import SourceStats
+from core.video.drawing import DEFAULT_STYLE, DrawStyle
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,9 @@ class Pipeline:
     """Runs sources through detect → pose → track → sinks on worker threads.
 
     `sink_factory(source) -> list[Sink]` opens each source's outputs when the source joins (none by
-    default); `models` reuses loaded parts (see build_models). Results reach `on_result(FrameResult)`
-    (called on the sink thread: keep it quick) and, once `results()` has been asked for, a bounded
-    queue that applies back-pressure.
+    default); `models` reuses loaded parts (see build_models); `style` is how frames are drawn.
+    Results reach `on_result(FrameResult)` (called on the sink thread: keep it quick) and, once
+    `results()` has been asked for, a bounded queue that applies back-pressure.
     """
 
     def __init__(
@@ -47,9 +48,10 @@ class Pipeline:
         sink_factory: Callable[[Any], list] | None = None,
         models: Models | None = None,
         max_frames: int | None = None,
+        style: DrawStyle = DEFAULT_STYLE,
     ) -> None:
         # max_frames: per source; a file counts as complete after this many frames.
-        self._work = StageThreads(config, models, on_result, max_frames)
+        self._work = StageThreads(config, models, on_result, max_frames, style)
         self.sink_factory = sink_factory
         self._initial_sources = list(sources or [])
         self._slots: list[Slot] = []
@@ -71,6 +73,16 @@ class Pipeline:
     @property
     def models(self) -> Models | None:
         return self._work.models
+
+    @property
+    def style(self) -> DrawStyle:
+        """How frames are drawn; set a new one while running and the next frame is drawn with it
+        (nothing is rebuilt: drawing settings are not the models')."""
+        return self._work.style
+
+    @style.setter
+    def style(self, style: DrawStyle) -> None:
+        self._work.style = style
 
     @property
     def trained(self) -> bool:

@@ -5,6 +5,10 @@ boxes and ID labels take a colour derived from the track ID alone, so a person k
 across frames, runs and machines. Line widths and text grow with the frame so 4K and 360p both read
 well. Everything is plain ``cv2`` calls with anti-aliasing and sub-pixel coordinates, a few
 milliseconds for ten people on a 1080p frame.
+
+`DrawStyle` holds the settings of drawing (which joints show, whether the HUD is burned in): whoever
+draws is handed one whole, and changing how frames look means handing over another; nothing that
+computes poses sees it.
 """
 
 import colorsys
@@ -16,6 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from core.errors import UserError
 from core.keypoints import NAMES, SKELETON
 from core.records import Pose, Track, TrackState
 
@@ -28,6 +33,7 @@ POSE_BOX_COLOR: Color = (200, 200, 200)
 PANEL_TEXT_COLOR: Color = (255, 255, 255)
 BANNER_COLOR: Color = (0, 0, 200)  # red: a warning the user must not miss
 DEFAULT_THRESHOLD = 0.3  # joints scored below this are hidden, with their limbs
+UNTRAINED_BANNER = "untrained weights: poses are meaningless"
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing: coordinates are multiplied by 16
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -55,6 +61,23 @@ JOINT_COLORS: tuple[Color, ...] = tuple(_SIDE_COLORS[_side(name)] for name in NA
 LIMB_COLORS: tuple[Color, ...] = tuple(
     _SIDE_COLORS[_side(NAMES[a])] if _side(NAMES[a]) == _side(NAMES[b]) else CENTER_COLOR for a, b in SKELETON
 )
+
+
+@dataclass(frozen=True)
+class DrawStyle:
+    """How results are drawn on a frame (`annotate`): a record of its own, so that the app can change
+    it between two frames (the next frame is drawn with the new one) and `run.py track` can set it
+    from `--kpt-threshold`, without either touching the models or the pipeline's configuration."""
+
+    kpt_threshold: float = DEFAULT_THRESHOLD  # joints scored below this are hidden, with their limbs
+    hud: bool = True  # burn ID tags, FPS and the untrained banner in (the app paints them at screen size)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.kpt_threshold <= 1.0:
+            raise UserError(f"keypoint threshold must be between 0 and 1, got {self.kpt_threshold:g}")
+
+
+DEFAULT_STYLE = DrawStyle()  # frozen: one shared default is safe
 
 
 @dataclass(frozen=True)
@@ -261,3 +284,31 @@ def draw_fps(
             cv2.LINE_AA,
         )
     return frame
+
+
+def annotate(
+    image: np.ndarray,
+    tracks: list[Track],
+    trained: bool,
+    fps: float | None = None,
+    style: DrawStyle = DEFAULT_STYLE,
+) -> np.ndarray:
+    """A drawn copy of the frame (the frame itself stays clean for other consumers).
+
+    Skeletons and boxes belong to the picture; the HUD (ID tags, FPS, the untrained banner) is
+    burned in only with `style.hud`: the app paints it over the scaled view instead, at screen size."""
+    annotated = image.copy()
+    draw_tracks(annotated, tracks, style.kpt_threshold, draw_labels=False)
+    if style.hud:
+        burn_hud(annotated, tracks, fps, trained)
+    return annotated
+
+
+def burn_hud(image: np.ndarray, tracks: list[Track], fps: float | None, trained: bool) -> np.ndarray:
+    """ID tags, the FPS panel and, for untrained weights, the banner, drawn into `image` in place
+    (annotated files; the app paints the same over its view, at screen size)."""
+    draw_track_labels(image, tracks)
+    banner = None if trained else UNTRAINED_BANNER
+    if fps is not None or banner:
+        draw_fps(image, fps, banner=banner)
+    return image

@@ -134,7 +134,7 @@ def test_keypoint_threshold_follows_the_display_control(make_window, checkpoint)
     window = make_window(checkpoint)
     assert window.display_panel.kpt_threshold.value() == pytest.approx(0.3)
     window.display_panel.kpt_threshold.setValue(0.05)
-    assert wait_until(lambda: window.worker.config.kpt_threshold == pytest.approx(0.05))
+    assert wait_until(lambda: window.worker.style.kpt_threshold == pytest.approx(0.05))
 
 
 def test_what_is_not_a_video_is_refused_in_one_line(make_window, checkpoint, shared_data, tmp_path):

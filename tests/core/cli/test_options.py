@@ -73,7 +73,8 @@ def test_the_tracker_options_take_seconds_with_their_unit():
 
 # ------------------------------------------------------------------ options → PipelineConfig
 # Options of `run.py track` and `run.py gui` that are not settings of the pipeline, and where they go
-# instead. Every other option must change the PipelineConfig that pipeline_config_from_args builds.
+# instead. Every other option must change the PipelineConfig that pipeline_config_from_args builds, or
+# the DrawStyle of draw_style_from_args (how results are drawn: not the pipeline's, but as checked).
 NOT_PIPELINE = {
     "help": "argparse's own",
     "source": "what runs, not how: each input is a job (track) or a view (gui)",
@@ -135,23 +136,38 @@ def changed_value(action) -> list[str]:
     raise AssertionError(f"{flag}: add a sample value to SAMPLES, or the option to NOT_PIPELINE")
 
 
+def settings(args) -> tuple:
+    from core.cli.options import draw_style_from_args, pipeline_config_from_args
+
+    return pipeline_config_from_args(args), draw_style_from_args(args)
+
+
 @pytest.mark.parametrize("command", ["track", "gui"])
 def test_every_option_reaches_the_pipeline_config_or_says_where_it_goes(command):
     """The `gui --precision` class of bug (an option parsed, then dropped on the way): for every option
-    the parser accepts, changing it changes the configuration, unless NOT_PIPELINE says why not."""
-    from core.cli.options import pipeline_config_from_args
-
+    the parser accepts, changing it changes the configuration (or the drawing style), unless
+    NOT_PIPELINE says why not."""
     parser = command_parsers()[command]
-    base = pipeline_config_from_args(parser.parse_args(REQUIRED[command]))
+    base = settings(parser.parse_args(REQUIRED[command]))
     dropped = []
     for action in parser._actions:
         if action.dest in NOT_PIPELINE:
             continue
         words = changed_value(action)
-        config = pipeline_config_from_args(parser.parse_args([*REQUIRED[command], *words]))
-        if config == base:
+        if settings(parser.parse_args([*REQUIRED[command], *words])) == base:
             dropped.append(" ".join(words))
     assert dropped == [], f"run.py {command}: options that never reach the PipelineConfig: {dropped}"
+
+
+def test_the_keypoint_threshold_is_a_drawing_setting_not_a_pipeline_one():
+    from core.cli.options import draw_style_from_args, pipeline_config_from_args
+    from core.cli.track import build_parser
+
+    args = build_parser().parse_args([*REQUIRED["track"], "--kpt-threshold", "0.05"])
+    assert draw_style_from_args(args).kpt_threshold == 0.05
+    assert pipeline_config_from_args(args) == pipeline_config_from_args(
+        build_parser().parse_args(REQUIRED["track"])
+    )
 
 
 def test_the_list_of_options_outside_the_pipeline_names_only_options_that_exist():

@@ -8,15 +8,12 @@ import torch
 
 from core.errors import UserError
 from core.pipeline.models import (
-    UNTRAINED_BANNER,
     PipelineConfig,
-    annotate,
     build_models,
     new_tracker,
     rebuild_models,
     sequential_step,
 )
-from core.records import Track
 from core.video.sources import open_source
 
 torch.set_num_threads(1)
@@ -72,17 +69,6 @@ def test_between_detections_an_empty_scene_is_detected_at_once(models, frames):
     assert detector.calls == [0, 1, 2, 3, 4]
 
 
-def test_untrained_weights_get_a_banner_and_the_frame_stays_clean(frames):
-    image = frames[0].image.copy()
-    track = Track(id=1, box=np.array([100.0, 100.0, 200.0, 400.0]), score=0.9)
-    honest = annotate(image, [track], trained=False)
-    plain = annotate(image, [track], trained=True)
-    band = np.any(honest != plain, axis=2)
-    assert band[:20].mean() > 0.5  # a banner across the top, where the trained frame has none
-    assert np.array_equal(image, frames[0].image)  # drawing happens on a copy
-    assert "meaningless" in UNTRAINED_BANNER
-
-
 def test_rebuild_swaps_only_what_changed(models, tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("1,-1,10,10,50,100,0.8,-1,-1,-1\n")
@@ -106,17 +92,3 @@ def test_a_checkpoint_makes_the_weights_trained(tmp_path):
     path = save_checkpoint(build_model(width=8, input_size=(64, 96)), Path(tmp_path) / "tiny.pt")
     models = build_models(PipelineConfig(checkpoint=path, detector="hog", backend="eager"))
     assert models.trained is True and tuple(models.estimator.input_size) == (64, 96)
-
-
-def test_without_hud_the_frame_keeps_its_top_and_the_threshold_decides_which_joints_show(frames):
-    """The app paints the HUD itself; the keypoint threshold is the user's, not a fixed 0.3."""
-    image = frames[0].image.copy()
-    keypoints = np.column_stack([np.linspace(120, 180, 17), np.linspace(150, 380, 17), np.full(17, 0.2)])
-    track = Track(id=1, box=np.array([100.0, 100.0, 200.0, 400.0]), score=0.9, keypoints=keypoints)
-    bare = annotate(image, [track], trained=False, fps=12.0, hud=False)
-    assert np.array_equal(bare[:40], image[:40])  # no banner, no FPS panel burned in
-    hidden = annotate(image, [track], trained=True, hud=False)  # default threshold 0.3 > 0.2
-    shown = annotate(image, [track], trained=True, hud=False, threshold=0.1)
-    assert np.any(shown != hidden)
-    with pytest.raises(UserError, match="keypoint threshold"):
-        PipelineConfig(kpt_threshold=1.5)

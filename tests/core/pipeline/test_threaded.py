@@ -25,6 +25,7 @@ from core.pipeline import (
 )
 from core.pose import codec
 from core.pose.estimator import PoseEstimator
+from core.video.drawing import DrawStyle
 from core.video.formats import open_sinks
 from core.video.sinks import partial_files
 from core.video.sources import open_source
@@ -305,3 +306,24 @@ def test_sources_join_and_leave_while_running(models, tmp_path, shared_data, str
     assert 0 < stats[str(video)].frames < 300
     assert len(frame_lines(out / "long.jsonl")) == stats[str(video)].frames
     assert len(frame_lines(out / "street.jsonl")) == 5
+
+
+def test_a_new_drawing_style_applies_between_frames_without_touching_the_models(models, tmp_path, street):
+    """The app's display control: the style is swapped while frames flow; the next frames are drawn
+    with it, and the models (and the configuration) stay the very same objects."""
+    video = loop_video(tmp_path / "clip.mp4", street, 24)
+    results = []
+
+    def on_result(result) -> None:
+        results.append(result)
+        if len(results) == 2:
+            pipeline.style = DrawStyle(hud=False)
+
+    pipeline = Pipeline(models.config, [open_source(str(video))], on_result, models=models)
+    config = pipeline.config
+    with pipeline:
+        pipeline.wait(60)
+    assert pipeline.models is models and pipeline.config is config
+    banner = [not np.array_equal(r.annotated[:12], r.frame.image[:12]) for r in results]
+    assert banner[0] and not banner[-1]  # untrained: a banner burned in, until the HUD was turned off
+    assert banner == sorted(banner, reverse=True)  # switched once, between two frames

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import UserError
 from core.keypoints import NUM_JOINTS, SKELETON
 from core.records import Pose, Track
 from core.video import drawing
@@ -163,3 +164,31 @@ def test_keypoints_far_outside_or_not_finite_do_not_break_drawing(street_frame):
     frame = street_frame.copy()
     drawing.draw_tracks(frame, [Track(3, box, 0.9, keypoints)], skeleton_in_id_color=True)
     assert changed(street_frame, frame).any()
+
+
+def test_untrained_weights_get_a_banner_and_the_frame_stays_clean(street_frame):
+    image = street_frame.copy()
+    track = Track(id=1, box=np.array([100.0, 100.0, 200.0, 400.0]), score=0.9)
+    honest = drawing.annotate(image, [track], trained=False)
+    plain = drawing.annotate(image, [track], trained=True)
+    band = np.any(honest != plain, axis=2)
+    assert band[:20].mean() > 0.5  # a banner across the top, where the trained frame has none
+    assert np.array_equal(image, street_frame)  # drawing happens on a copy
+    assert "meaningless" in drawing.UNTRAINED_BANNER
+
+
+def test_without_hud_the_frame_keeps_its_top_and_the_threshold_decides_which_joints_show(street_frame):
+    """The app paints the HUD itself; the keypoint threshold is the user's, not a fixed 0.3."""
+    image = street_frame.copy()
+    keypoints = np.column_stack([np.linspace(120, 180, 17), np.linspace(150, 380, 17), np.full(17, 0.2)])
+    track = Track(id=1, box=np.array([100.0, 100.0, 200.0, 400.0]), score=0.9, keypoints=keypoints)
+    no_hud = drawing.DrawStyle(hud=False)
+    bare = drawing.annotate(image, [track], trained=False, fps=12.0, style=no_hud)
+    assert np.array_equal(bare[:40], image[:40])  # no banner, no FPS panel burned in
+    hidden = drawing.annotate(image, [track], trained=True, style=no_hud)  # default threshold 0.3 > 0.2
+    shown = drawing.annotate(
+        image, [track], trained=True, style=drawing.DrawStyle(kpt_threshold=0.1, hud=False)
+    )
+    assert np.any(shown != hidden)
+    with pytest.raises(UserError, match="keypoint threshold"):
+        drawing.DrawStyle(kpt_threshold=1.5)
