@@ -27,12 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.atomic import write_text_atomic
-from core.bench.models import ModelSize, machine_info
+from core.bench.models import machine_info
 from core.cli.entry import script
 from core.cli.options import CommandParser
 from core.errors import UserError
 from core.model import (
     PRESETS,
+    ModelSize,
     build_model,
     paper_row,
     read_checkpoint_file,

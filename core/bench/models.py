@@ -34,10 +34,7 @@ from core.model import (
     DEFAULT_INPUT_SIZE,
     PAPER_ROWS,
     PRESETS,
-    count_flops,
-    count_parameters,
-    format_positions,
-    resolve_positions,
+    ModelSize,
 )
 from core.runtime import (
     Backend,
@@ -77,33 +74,6 @@ class BenchConfig:
     repeats: int = 10
     warmup: int = 3
     cache_dir: str | None = None
-
-
-@dataclass
-class ModelSize:
-    """Which model a row is about and its measured size: the first columns of `run.py bench` and
-    `run.py table1` rows (trainer.table.TableRow)."""
-
-    width: int
-    preset: str
-    positions: str
-    parameters: int
-    params_m: float
-    flops_g: float
-
-    @classmethod
-    def measure(
-        cls, model: torch.nn.Module, width: int, preset: str, input_size: tuple[int, int]
-    ) -> ModelSize:
-        parameters = count_parameters(model)
-        return cls(
-            width=width,
-            preset=preset,
-            positions=format_positions(resolve_positions(preset)) or "-",
-            parameters=parameters,
-            params_m=round(parameters / 1e6, 3),
-            flops_g=round(count_flops(model, input_size) / 1e9, 3),
-        )
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The pose network: HRNet-W32/W48 with the paper's attention module at the nine Table I positions,
-its checkpoints (ours, official HRNet, mmpose; files or core.zoo names), its size and cost, and the
-paper's own numbers. ONNX export lives in `core.model.onnx_export` (it pulls in onnx)."""
+its checkpoints (ours, official HRNet, mmpose; files or core.zoo names), its size and cost (measured,
+`ModelSize`), and the paper's own numbers. ONNX export lives in `core.model.onnx_export` (it pulls in
+onnx)."""
 
 from core.model.attention import (
     ALL_POSITIONS,
@@ -19,7 +20,13 @@ from core.model.checkpoint import (
     read_checkpoint_file,
     save_checkpoint,
 )
-from core.model.complexity import attention_flops, attention_parameters, count_flops, count_parameters
+from core.model.complexity import (
+    ModelSize,
+    attention_flops,
+    attention_parameters,
+    count_flops,
+    count_parameters,
+)
 from core.model.hrnet import (
     DEFAULT_INPUT_SIZE,
     ModelConfig,
@@ -40,6 +47,7 @@ __all__ = [
     "AttentionModule",
     "CheckpointChoice",
     "ModelConfig",
+    "ModelSize",
     "PoseHRNet",
     "Position",
     "attention_flops",

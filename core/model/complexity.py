@@ -1,4 +1,5 @@
-"""Parameters and FLOPs of a model, measured rather than quoted.
+"""Parameters and FLOPs of a model, measured rather than quoted; `ModelSize` is the record of them
+that heads the rows of `run.py bench` and `run.py table1`.
 
 FLOPs come from `torch.utils.flop_counter.FlopCounterMode` on one 1×3×H×W input under
 `torch.no_grad`: it counts 2 FLOPs per multiply-add of convolutions and matrix products and nothing
@@ -9,12 +10,14 @@ for element-wise work (BN, ReLU, sums, pooling, the attention gates' multiplies)
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from core.model.attention import format_positions, resolve_positions
 from core.model.hrnet import DEFAULT_INPUT_SIZE
 
 
@@ -65,3 +68,28 @@ def attention_flops(width: int, positions, input_size: tuple[int, int] = DEFAULT
             module = AttentionModule(channels)
         total += _flops(module, (1, channels, h // stride, w // stride))
     return total
+
+
+@dataclass
+class ModelSize:
+    """Which model a row is about and its measured size: the first columns of `run.py bench` rows
+    (core.bench.models.BenchRow) and `run.py table1` rows (trainer.table.TableRow)."""
+
+    width: int
+    preset: str
+    positions: str  # attention positions as written in the paper, "-" for none
+    parameters: int
+    params_m: float
+    flops_g: float
+
+    @classmethod
+    def measure(cls, model: nn.Module, width: int, preset: str, input_size: tuple[int, int]) -> ModelSize:
+        parameters = count_parameters(model)
+        return cls(
+            width=width,
+            preset=preset,
+            positions=format_positions(resolve_positions(preset)) or "-",
+            parameters=parameters,
+            params_m=round(parameters / 1e6, 3),
+            flops_g=round(count_flops(model, input_size) / 1e9, 3),
+        )

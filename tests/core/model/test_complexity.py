@@ -62,3 +62,19 @@ def test_attention_parameters_are_zero_without_attention():
     with torch.device("meta"):
         assert attention_parameters(build_model(width=32)) == 0
         assert attention_parameters(build_model(width=32, preset="stage1")) > 0
+
+
+def test_model_size_names_the_model_and_measures_it():
+    from core.model.attention import format_positions, resolve_positions
+    from core.model.complexity import ModelSize
+
+    with torch.device("meta"):
+        baseline = build_model(width=8, input_size=SMALL)
+        paper = build_model(width=8, preset="paper", input_size=SMALL)
+    plain = ModelSize.measure(baseline, 8, "baseline", SMALL)
+    assert plain.positions == "-" and plain.parameters == count_parameters(baseline)
+    assert plain.params_m == round(plain.parameters / 1e6, 3)
+    assert plain.flops_g == round(count_flops(baseline, SMALL) / 1e9, 3)
+    size = ModelSize.measure(paper, 8, "paper", SMALL)
+    assert size.positions == format_positions(resolve_positions("paper")) != "-"
+    assert size.parameters == plain.parameters + attention_parameters(paper) > plain.parameters
