@@ -34,6 +34,7 @@ from PyQt6.QtWidgets import (
 
 from app.downloads import ZooChoosers
 from app.worker import ModelsInfo
+from core.detect import DETECTORS
 from core.errors import one_line
 from core.pipeline import STAGES, PipelineConfig
 from core.video import DrawStyle
@@ -41,7 +42,7 @@ from core.zoo import lookup as zoo_lookup
 
 WIDTHS = (32, 48)
 INPUT_SIZES = ((192, 256), (288, 384))
-DETECTORS = (
+DETECTOR_CHOICES = (  # offered in the Detector box; any spec (core.detect.DETECTORS) can be typed
     "hog",
     "torchvision:fasterrcnn_resnet50_fpn_v2",
     "torchvision:retinanet_resnet50_fpn_v2",
@@ -59,6 +60,16 @@ def _combo(items: list[str], editable: bool = False) -> QComboBox:
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(10)
     return combo
+
+
+def _row(stretched: QWidget, *buttons: QWidget) -> QHBoxLayout:
+    """A widget that takes the width, with its buttons beside it."""
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(stretched, 1)
+    for button in buttons:
+        row.addWidget(button)
+    return row
 
 
 def _select(combo: QComboBox, text: str) -> None:
@@ -104,72 +115,10 @@ class ModelPanel(QGroupBox, ZooChoosers):
 
     def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
-        from core.model import PRESETS
-
-        self.checkpoint = QLineEdit()
-        self.checkpoint.setReadOnly(True)
-        self.checkpoint.setPlaceholderText("none (untrained)")
-        load = QPushButton("Load…")
-        load.setToolTip("Load a trained checkpoint (ours, official HRNet or mmpose)")
-        load.clicked.connect(self._choose_checkpoint)
-        self.clear_checkpoint = QPushButton("×")
-        self.clear_checkpoint.setToolTip("Use an untrained model of the preset and width below")
-        self.clear_checkpoint.setFixedWidth(28)
-        self.clear_checkpoint.clicked.connect(lambda: self.changed.emit("checkpoint", None))
-        checkpoint_row = QHBoxLayout()
-        checkpoint_row.setContentsMargins(0, 0, 0, 0)
-        checkpoint_row.addWidget(self.checkpoint, 1)
-        checkpoint_row.addWidget(load)
-        checkpoint_row.addWidget(self.clear_checkpoint)
-
-        self.preset = _combo(list(PRESETS))
-        self.preset.setToolTip("Attention modules (paper Table I); 'paper' = Sub-1 + Stage-1")
-        self.preset.currentTextChanged.connect(lambda text: self.changed.emit("preset", text))
-        self.width_box = _combo([f"W{w}" for w in WIDTHS])
-        self.width_box.currentTextChanged.connect(lambda text: self.changed.emit("width", int(text[1:])))
-        self.input_size = _combo([f"{w}x{h}" for w, h in INPUT_SIZES])
-        self.input_size.currentTextChanged.connect(self._input_size_changed)
-
-        self.backend = QComboBox()
-        for name, reason in backend_choices():
-            self.backend.addItem(name)
-            if reason:
-                item = self.backend.model().item(self.backend.count() - 1)
-                item.setEnabled(False)
-                item.setToolTip(f"unavailable: {reason}")
-        self.backend.currentTextChanged.connect(lambda text: self.changed.emit("backend", text))
-        self.running = QLabel("–")
-        self.running.setToolTip("Backend, precision and device actually in use")
-        self.device = _combo(device_choices())
-        self.device.currentTextChanged.connect(lambda text: self.changed.emit("device", text))
-
-        self.detector = _combo(list(DETECTORS), editable=True)
-        self.detector.setToolTip(
-            "a model name | hog | torchvision:NAME[:WEIGHTS] | onnx:PATH | file:PATH; Enter applies"
-        )
-        self.detector.activated.connect(self._detector_entered)
-        self.detector.lineEdit().returnPressed.connect(self._detector_entered)
-        pick = QPushButton("…")
-        pick.setFixedWidth(28)
-        pick.setToolTip("Detections file (COCO JSON / MOT det.txt) or a YOLO ONNX model")
-        pick.clicked.connect(self._choose_detector_file)
-        detector_row = QHBoxLayout()
-        detector_row.setContentsMargins(0, 0, 0, 0)
-        detector_row.addWidget(self.detector, 1)
-        detector_row.addWidget(pick)
-
-        self.interval = QSpinBox()
-        self.interval.setRange(1, 120)
-        self.interval.setSuffix(" frame")
-        self.interval.valueChanged.connect(
-            lambda n: self.interval.setSuffix(" frame" if n == 1 else " frames")
-        )
-        self.interval.setToolTip("Run the detector every N frames; in between, the poses carry the boxes")
-        self.interval.valueChanged.connect(lambda value: self.changed.emit("interval", value))
-        self.flip = QCheckBox("flip test")
-        self.flip.setToolTip("Average with the mirrored crop: a bit more accurate, twice the pose cost")
-        self.flip.toggled.connect(lambda on: self.changed.emit("flip", on))
-
+        checkpoint_row = self._build_checkpoint()
+        self._build_architecture()
+        self._build_runtime()
+        detector_row = self._build_detection()
         self._build_zoo_choosers()
 
         form = QFormLayout(self)
@@ -188,6 +137,73 @@ class ModelPanel(QGroupBox, ZooChoosers):
         form.addRow(self.download_status)
         form.addRow(self.download_bar)
         self.show_config(config)
+
+    def _build_checkpoint(self) -> QHBoxLayout:
+        """The loaded checkpoint's name, Load… and × (back to an untrained model)."""
+        self.checkpoint = QLineEdit()
+        self.checkpoint.setReadOnly(True)
+        self.checkpoint.setPlaceholderText("none (untrained)")
+        load = QPushButton("Load…")
+        load.setToolTip("Load a trained checkpoint (ours, official HRNet or mmpose)")
+        load.clicked.connect(self._choose_checkpoint)
+        self.clear_checkpoint = QPushButton("×")
+        self.clear_checkpoint.setToolTip("Use an untrained model of the preset and width below")
+        self.clear_checkpoint.setFixedWidth(28)
+        self.clear_checkpoint.clicked.connect(lambda: self.changed.emit("checkpoint", None))
+        return _row(self.checkpoint, load, self.clear_checkpoint)
+
+    def _build_architecture(self) -> None:
+        """Preset, width and input size: the untrained model's (a checkpoint brings its own)."""
+        from core.model import PRESETS
+
+        self.preset = _combo(list(PRESETS))
+        self.preset.setToolTip("Attention modules (paper Table I); 'paper' = Sub-1 + Stage-1")
+        self.preset.currentTextChanged.connect(lambda text: self.changed.emit("preset", text))
+        self.width_box = _combo([f"W{w}" for w in WIDTHS])
+        self.width_box.currentTextChanged.connect(lambda text: self.changed.emit("width", int(text[1:])))
+        self.input_size = _combo([f"{w}x{h}" for w, h in INPUT_SIZES])
+        self.input_size.currentTextChanged.connect(self._input_size_changed)
+
+    def _build_runtime(self) -> None:
+        """Backend (the ones that cannot run here are listed, disabled, with the reason), device, and
+        what actually runs."""
+        self.backend = QComboBox()
+        for name, reason in backend_choices():
+            self.backend.addItem(name)
+            if reason:
+                item = self.backend.model().item(self.backend.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip(f"unavailable: {reason}")
+        self.backend.currentTextChanged.connect(lambda text: self.changed.emit("backend", text))
+        self.running = QLabel("–")
+        self.running.setToolTip("Backend, precision and device actually in use")
+        self.device = _combo(device_choices())
+        self.device.currentTextChanged.connect(lambda text: self.changed.emit("device", text))
+
+    def _build_detection(self) -> QHBoxLayout:
+        """Detector spec (editable, with a file picker), detection interval and flip test."""
+        self.detector = _combo(list(DETECTOR_CHOICES), editable=True)
+        specs = " | ".join(["a model name", *(kind.SPEC for kind in DETECTORS.values())])
+        self.detector.setToolTip(f"{specs}; Enter applies")
+        self.detector.activated.connect(self._detector_entered)
+        self.detector.lineEdit().returnPressed.connect(self._detector_entered)
+        pick = QPushButton("…")
+        pick.setFixedWidth(28)
+        pick.setToolTip("Detections file (COCO JSON / MOT det.txt) or a YOLO ONNX model")
+        pick.clicked.connect(self._choose_detector_file)
+
+        self.interval = QSpinBox()
+        self.interval.setRange(1, 120)
+        self.interval.setSuffix(" frame")
+        self.interval.valueChanged.connect(
+            lambda n: self.interval.setSuffix(" frame" if n == 1 else " frames")
+        )
+        self.interval.setToolTip("Run the detector every N frames; in between, the poses carry the boxes")
+        self.interval.valueChanged.connect(lambda value: self.changed.emit("interval", value))
+        self.flip = QCheckBox("flip test")
+        self.flip.setToolTip("Average with the mirrored crop: a bit more accurate, twice the pose cost")
+        self.flip.toggled.connect(lambda on: self.changed.emit("flip", on))
+        return _row(self.detector, pick)
 
     def show_config(self, config: PipelineConfig, info: ModelsInfo | None = None) -> None:
         """Make every control show `config` (the configuration in force) without emitting changes;
