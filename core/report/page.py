@@ -182,6 +182,8 @@ def _tracker(summary: dict, sections: list[Section]) -> str | None:
     modes = sorted({str(s.row["mode"]) for s in sections if s.row.get("mode")})
     mode = summary.get("tracker_mode") or tracker.get("mode") or ", ".join(modes) or "online"
     notes = [f"{mode} (Kalman + Hungarian)"]
+    if tracker.get("motion"):
+        notes.append(f"motion model {tracker['motion']}")
     if tracker:
         notes.append(f"min hits {tracker.get('min_hits')}, max age {tracker.get('max_age')} s")
         if tracker.get("smoothing"):

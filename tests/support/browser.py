@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -56,11 +57,14 @@ class Chromium:
         )
         try:
             port = self._port()
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout) as answer:
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+            with direct.open(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout) as answer:
                 targets = json.load(answer)
             page = next(t for t in targets if t.get("type") == "page")
-            self.socket = websocket.create_connection(
-                page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True
+            # Our own TCP connection: websocket-client would send it through an http_proxy otherwise.
+            connection = socket.create_connection(("127.0.0.1", port), timeout=self.timeout)
+            self.channel = websocket.create_connection(
+                page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True, socket=connection
             )
             for domain in ("Page", "Runtime", "Log"):
                 self.call(f"{domain}.enable")
@@ -77,9 +81,9 @@ class Chromium:
         return self
 
     def __exit__(self, *exc) -> None:
-        socket = getattr(self, "socket", None)
-        if socket is not None:
-            socket.close()
+        channel = getattr(self, "channel", None)
+        if channel is not None:
+            channel.close()
         self.process.terminate()
         try:
             self.process.wait(10)
@@ -108,9 +112,9 @@ class Chromium:
         """One DevTools command and its result; events that arrive meanwhile go to `events`."""
         self._next_id += 1
         ident = self._next_id
-        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        self.channel.send(json.dumps({"id": ident, "method": method, "params": params}))
         while True:
-            message = json.loads(self.socket.recv())
+            message = json.loads(self.channel.recv())
             if message.get("id") == ident:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error'].get('message')}")
@@ -124,7 +128,7 @@ class Chromium:
             if message["method"] == event:
                 return self.events.pop(i)
         while time.monotonic() < deadline:
-            message = json.loads(self.socket.recv())
+            message = json.loads(self.channel.recv())
             if message.get("method") == event:
                 return message
             if "method" in message:

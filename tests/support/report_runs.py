@@ -94,7 +94,7 @@ def write_summary(out: Path, videos: list[dict], **fields) -> Path:
         "device": "cpu",
         "detector": "hog",
         "interval": 1,
-        "tracker": {"min_hits": 3, "max_age": 3.0, "smoothing": True},
+        "tracker": {"min_hits": 3, "max_age": 3.0, "smoothing": True, "motion": "steady"},
         "formats": ["video", "jsonl"],
         "shard": [0, 1],
         "finished": True,

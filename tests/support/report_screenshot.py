@@ -5,7 +5,8 @@ headless Chromium, the page photographed whole and scaled to fit a README:
     python -m tests.support.report_screenshot assets/report.png --out out/tud   # an existing run
 
 Without --out the run uses track's defaults (the cached weights, else the untrained model, which
-the report then says in red). The PNG is reduced to 256 colours to stay under MAX_BYTES.
+the report then says in red). The PNG is reduced to 256 colours, dithered (smooth photos and colour
+ramps), to stay under MAX_BYTES.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ def photograph(report: Path, target: Path) -> Path:
     shot.unlink()
     image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.Resampling.LANCZOS)
     data = io.BytesIO()
-    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-        data, "PNG", optimize=True
-    )
+    palette = image.quantize(256, method=Image.Quantize.FASTOCTREE)
+    image.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(data, "PNG", optimize=True)
     if data.tell() > MAX_BYTES:
         raise SystemExit(f"the screenshot is {data.tell() // 1000} KB, over {MAX_BYTES // 1000} KB")
     target.write_bytes(data.getvalue())

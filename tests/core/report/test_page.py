@@ -118,6 +118,6 @@ def test_the_run_s_facts_are_listed(tmp_path):
         "trained; checkpoint hrnet-w32",
         "hog, every frame",
         "eager, cpu",
-        "online (Kalman + Hungarian)",
+        "online (Kalman + Hungarian), motion model steady",
     ):
         assert words in text
