@@ -2,7 +2,7 @@
 the sequential step, the threaded `Pipeline` that overlaps the stages, its statistics, and the job
 runner behind `run.py track` (many inputs, resume, shards)."""
 
-from core.pipeline.config import MODEL_FIELDS, PipelineConfig
+from core.pipeline.config import BUILT_FIELDS, MODEL_FIELDS, PipelineConfig
 from core.pipeline.jobs import list_inputs
 from core.pipeline.models import (
     Models,
@@ -16,6 +16,7 @@ from core.pipeline.stats import STAGES, LatencyWindow, SourceStats
 from core.pipeline.threaded import Pipeline
 
 __all__ = [
+    "BUILT_FIELDS",
     "MODEL_FIELDS",
     "STAGES",
     "FrameResult",

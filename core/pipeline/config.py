@@ -15,6 +15,7 @@ MODEL_FIELDS = frozenset(
     {"checkpoint", "width", "preset", "input_size", "backend", "device", "precision", "flip", "batch_size"}
 )
 DETECTOR_FIELDS = frozenset({"detector"})
+BUILT_FIELDS = MODEL_FIELDS | DETECTOR_FIELDS  # a change of these builds something (seconds to minutes)
 TRACKER_FIELDS = frozenset({"tracker"})
 
 

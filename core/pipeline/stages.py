@@ -1,13 +1,13 @@
 """The worker side of `core.pipeline.Pipeline`: what each stage thread does, and the state they share.
 
-Capture threads (one per source) → detect → pose → track/draw → sink, joined by bounded FIFO queues.
-One thread per stage keeps every source's frames in order; an item whose `frame` is None is the end
-marker of its source and travels the same way, so a source's outputs close after its last frame.
+Capture threads (one per source) → detect → pose → track/draw → sink. One thread per stage keeps
+every source's frames in order; an item whose `frame` is None is the end marker of its source and
+travels the same way, so a source's outputs close after its last frame.
 
-Live sources want the present, not throughput: in front of the two slow stages (detect, pose) a
-live source's new frame replaces its older one still waiting (newest frame wins, counted as
-dropped), so a live frame never waits behind another of its source, and a batch never holds two
-frames of one live source. Files keep every frame and batch them for throughput.
+The detect stage takes frames from a `FairInbox` (core.pipeline.fair): a queue per source served in
+turn, so a file never holds up a camera, and a live source's newest frame replaces its waiting one
+(newest frame wins, counted as dropped). Behind it, bounded FIFO queues. Frames of a removed source
+are dropped at every stage at once; only its end marker goes on, to close its outputs.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import numpy as np
 
 from core.detect import DetectionSchedule
 from core.pipeline.config import PipelineConfig
+from core.pipeline.fair import FairInbox
 from core.pipeline.models import Models, frame_boxes, new_tracker
 from core.pipeline.stats import SourceStats, StatsCollector
 from core.video.drawing import DEFAULT_STYLE, DrawStyle, annotate
 
 POLL = 0.05  # seconds a blocked stage waits before it looks at the stop flag again
-LIVE_WAIT_LIMIT = 2.0  # seconds a live frame waits for the pose model before it goes on regardless
 
 
 @dataclass
@@ -55,49 +55,7 @@ class Item:
     poses: list = field(default_factory=list)
     tracks: list = field(default_factory=list)
     annotated: np.ndarray | None = None
-
-
-class StageQueue(queue.Queue):
-    """A bounded FIFO in which a live source's frame replaces the older one of that source still
-    waiting: newest frame wins, and the replaced frame counts as dropped."""
-
-    def _put(self, item: Item) -> None:
-        self._drop_waiting(item)
-        self.queue.append(item)
-
-    def _drop_waiting(self, item: Item) -> bool:
-        """Remove the frames of `item`'s live source that still wait here; True when there were some."""
-        if item.frame is None or not item.slot.live:
-            return False
-        stale = [old for old in self.queue if old.slot is item.slot and old.frame is not None]
-        for old in stale:
-            self.queue.remove(old)
-        item.slot.dropped += len(stale)
-        return bool(stale)
-
-    def take_newest(self, slot: Slot) -> Item | None:
-        """Remove and return the newest frame of `slot` waiting here (older ones count as dropped);
-        None when none waits. An end marker stays where it is, behind the frames it follows."""
-        with self.mutex:
-            frames = [old for old in self.queue if old.slot is slot and old.frame is not None]
-            if not frames:
-                return None
-            for old in frames:
-                self.queue.remove(old)
-            slot.dropped += len(frames) - 1
-            self.not_full.notify()
-            return frames[-1]
-
-    def replace_waiting(self, item: Item) -> bool:
-        """Put `item` in place of its live source's waiting frame, even when the queue is full;
-        False (nothing done) when none waits."""
-        with self.mutex:
-            if not self._drop_waiting(item):
-                return False
-            self.queue.append(item)
-            self.unfinished_tasks += 1
-            self.not_empty.notify()
-            return True
+    holds_place: bool = False  # counted in flight by the FairInbox until it leaves the pose model
 
 
 class Slot:
@@ -108,8 +66,6 @@ class Slot:
         self.source = source
         self.live = bool(getattr(source, "is_live", False))
         self.dropped = 0  # live frames replaced by newer ones inside the pipeline
-        self.pose_free = threading.Event()  # live: no frame of this source is on its way through pose
-        self.pose_free.set()
         self.sinks = sinks
         self.stats = StatsCollector(key)
         self.tracker = None
@@ -147,9 +103,8 @@ class StageThreads:
         self.stop = threading.Event()
         self.running = threading.Event()  # cleared while paused
         self.running.set()
-        # Inboxes of detect, pose, track, sink; newest-frame-wins in front of the slow two.
-        self.queues = [StageQueue(config.queue_size), StageQueue(config.queue_size)]
-        self.queues += [queue.Queue(config.queue_size) for _ in range(2)]
+        self.inbox = FairInbox(config.queue_size)  # the detect stage's: a queue per source, in turn
+        self.queues = [queue.Queue(config.queue_size) for _ in range(3)]  # of pose, track, sink
         self.results: queue.Queue | None = None
         self.tracker_generation = 0
         self.pending: Item | None = None  # a frame the pose stage holds back for the next batch
@@ -160,8 +115,6 @@ class StageThreads:
         return slot.stats.snapshot()
 
     def put(self, q: queue.Queue, item) -> bool:
-        if isinstance(q, StageQueue) and q.replace_waiting(item):
-            return True
         while not self.stop.is_set():
             try:
                 q.put(item, timeout=POLL)
@@ -196,43 +149,47 @@ class StageThreads:
                 continue  # a timeout: live source between frames
             now, count = time.monotonic(), count + 1
             slot.stats.add_latency("capture", now - waited)
-            if not self.put(self.queues[0], Item(slot, frame, now)):
+            if not self.inbox.put(Item(slot, frame, now), self.stop):
                 return
         if not self.stop.is_set():
             error = getattr(source, "error", None)
             slot.error = slot.error or (str(error) if error else None)
-            self.put(self.queues[0], Item(slot))
+            self.inbox.put(Item(slot), self.stop)
 
     def detect_loop(self) -> None:
-        inbox, outbox = self.queues[0], self.queues[1]
-        while (item := self.get(inbox)) is not None:
-            if item.frame is not None and item.slot.live:
-                item = self.newest_when_pose_is_free(inbox, item)
+        outbox = self.queues[0]
+        while (item := self.inbox.get(self.stop)) is not None:
+            item.holds_place = item.frame is not None  # FairInbox.get counted it in flight
+            if self.dropped_on_the_way(item):
+                continue
             if item.frame is not None:
                 models, slot = self.models, item.slot
                 if slot.schedule is None or slot.schedule.every != models.config.interval:
                     slot.schedule = DetectionSchedule(models.config.interval)
                 if slot.schedule.due():
                     item.detections = self.detect(models, item)
-                if slot.live:
-                    slot.pose_free.clear()
             if not self.put(outbox, item):
                 return
 
-    def newest_when_pose_is_free(self, inbox: StageQueue, item: Item) -> Item:
-        """Live latency: a live source's frame waits here until the pose model has finished the
-        source's previous frame, then the newest frame captured meanwhile goes on instead (the held
-        one counts as dropped). Waiting behind the running model instead would put a frame on screen
-        up to one inference older. Bounded, so a frame lost on the way cannot stall the source."""
-        slot, deadline = item.slot, time.monotonic() + LIVE_WAIT_LIMIT
-        while not slot.pose_free.wait(POLL):
-            if self.stop.is_set() or slot.removed.is_set() or time.monotonic() > deadline:
-                break
-        newer = inbox.take_newest(slot)
-        if newer is None:
-            return item
-        slot.dropped += 1
-        return newer
+    def remove(self, slot: Slot) -> None:
+        """A source leaves: its reader stops and its frames still inside are dropped at once (the
+        ones waiting here now, the others as each stage meets them); its end marker closes its outputs."""
+        slot.removed.set()
+        self.inbox.discard(slot)
+
+    def dropped_on_the_way(self, item: Item) -> bool:
+        """True for a frame of a removed source (it goes no further); the pose stage's place it held
+        is given back. End markers always go on."""
+        if item.frame is None or not item.slot.removed.is_set():
+            return False
+        self.give_back(item)
+        return True
+
+    def give_back(self, item: Item) -> None:
+        """The frame has left the pose model (or was dropped): its source may send the next one."""
+        if item.holds_place:
+            item.holds_place = False
+            self.inbox.release(item.slot)
 
     def detect(self, models: Models, item: Item) -> list:
         """Run the detector on the item's frame (the detect stage, or the pose stage when a frame
@@ -250,14 +207,14 @@ class StageThreads:
         that already holds a frame of the same source; it waits for the next batch instead, as does
         a second frame of a live source.
         """
-        first = self.pending or self.get(self.queues[1])
+        first = self.pending or self.get(self.queues[0])
         self.pending = None
         if first is None:
             return None
         batch = [first]
         while first.frame is not None and len(batch) < self.config.max_batch_frames:
             try:
-                item = self.queues[1].get_nowait()
+                item = self.queues[0].get_nowait()
             except queue.Empty:
                 break
             same_source = any(b.slot is item.slot for b in batch)
@@ -270,11 +227,12 @@ class StageThreads:
 
     def pose_loop(self) -> None:
         while (batch := self.next_batch()) is not None:
+            batch = [item for item in batch if not self.dropped_on_the_way(item)]
             frames = [item for item in batch if item.frame is not None]
             if frames:
                 self.estimate(frames)
             for item in batch:
-                if not self.put(self.queues[2], item):
+                if not self.put(self.queues[1], item):
                     return
 
     def estimate(self, items: list[Item]) -> None:
@@ -300,11 +258,13 @@ class StageThreads:
             item.poses = list(item_poses)
             item.slot.previous_poses = item.poses
             item.slot.stats.add_latency("pose", elapsed)
-            item.slot.pose_free.set()
+            self.give_back(item)
 
     def track_loop(self) -> None:
-        inbox, outbox = self.queues[2], self.queues[3]
+        inbox, outbox = self.queues[1], self.queues[2]
         while (item := self.get(inbox)) is not None:
+            if self.dropped_on_the_way(item):
+                continue
             if item.frame is not None:
                 slot, models = item.slot, self.models
                 if slot.tracker is None or slot.tracker_generation != self.tracker_generation:
@@ -325,10 +285,12 @@ class StageThreads:
                 return
 
     def sink_loop(self) -> None:
-        while (item := self.get(self.queues[3])) is not None:
+        while (item := self.get(self.queues[2])) is not None:
             slot = item.slot
             if item.frame is None:
                 self.end_slot(slot)
+                continue
+            if self.dropped_on_the_way(item):
                 continue
             began = time.monotonic()
             # The frame counts as shown now: its outputs (the JSONL's "fps" included) carry the FPS

@@ -6,9 +6,11 @@ encodes t−1. Bounded queues between the stages keep memory flat and apply back
 thread per stage with FIFO queues keeps every source's frames in order.
 
 Several sources share one pipeline: the pose stage takes every frame waiting (from any source) and
-sends all their person crops through one `PoseEstimator.estimate_batch` call; each source keeps its
-own tracker, outputs and statistics. The same `Pipeline` serves `run.py track` (files, to the end)
-and the desktop app (live cameras: pause, swap sources or model while running, a result stream).
+sends all their person crops through one `PoseEstimator.estimate_batch` call; the detect stage takes
+the sources in turn (core.pipeline.fair), so each gets an equal share and a file never holds up a
+camera; each source keeps its own tracker, outputs and statistics. The same `Pipeline` serves
+`run.py track` (files, to the end) and the desktop app (live cameras: pause, swap sources or model
+while running, a result stream).
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class Pipeline:
             slot = Slot(key, source, sinks)
             try:
                 source.start()
+                self._work.inbox.add(slot)  # served first at the next turn
                 slot.reader = threading.Thread(
                     target=self._guard,
                     args=(self._work.read_loop, slot),
@@ -164,9 +167,9 @@ class Pipeline:
             return key
 
     def remove_source(self, key: str) -> None:
-        """Stop a source; its frames already inside finish and its outputs are finalised."""
-        slot = self._slot(key)
-        slot.removed.set()
+        """Stop a source; its frames still inside are dropped at once (the others never wait behind
+        them) and its outputs are finalised with what was written."""
+        self._work.remove(self._slot(key))
 
     def set_sources(self, sources: list) -> None:
         """Make `sources` the running set: new ones start, missing ones finish (matched by identity)."""
@@ -175,37 +178,46 @@ class Pipeline:
             present = {id(slot.source) for slot in self._slots if not slot.removed.is_set()}
             for slot in self._slots:
                 if id(slot.source) not in wanted:
-                    slot.removed.set()
+                    self._work.remove(slot)
             for source in sources:
                 if id(source) not in present:
                     self.add_source(source)
 
-    def reconfigure(self, config: PipelineConfig | None = None, **changes) -> None:
+    def reconfigure(
+        self, config: PipelineConfig | None = None, *, models: Models | None = None, **changes
+    ) -> None:
         """Swap model, detector or tracker settings between two frames without stopping.
 
-        The new parts are built here, in the caller's thread (loading a model takes a while), then
-        swapped in one assignment; the stages pick them up at their next frame. A tracker change
-        starts new trackers (new IDs). Queue sizes apply only to a new pipeline.
+        The new parts are built here, in the caller's thread (loading a model takes a while), or
+        come built as `models` (rebuild_models for this config, run elsewhere: the app builds in a
+        thread it can give up on), then swapped in one assignment; the stages pick them up at their
+        next frame. A tracker change starts new trackers (new IDs). Queue sizes apply only to a new
+        pipeline.
         """
         new = replace(config or self.config, **changes)
         work = self._work
         if work.models is None:  # not started yet: start() builds from the new config
-            work.config = new
+            work.config, work.models = new, models
             return
-        models, restart_trackers = rebuild_models(work.models, new)
+        if models is None:
+            models, restart_trackers = rebuild_models(work.models, new)
+        else:
+            restart_trackers = models.config.tracker != work.models.config.tracker
         work.config, work.models = new, models  # the stages read `models` once per frame
         if restart_trackers:
             work.tracker_generation += 1
 
     def stats(self) -> dict[str, SourceStats]:
-        """A snapshot per source: per-stage latency p50/p95, FPS, people per frame, dropped frames."""
+        """A snapshot per source: per-stage latency p50/p95, FPS, people per frame, dropped frames.
+        A removed source that is still draining gives way to a running one of the same name."""
         with self._lock:
-            slots = list(self._slots)
+            slots = sorted(self._slots, key=lambda s: not s.removed.is_set())
         return {slot.key: self._work.snapshot(slot) for slot in slots}
 
     def source_errors(self) -> dict[str, str]:
         with self._lock:
-            return {slot.key: slot.error for slot in self._slots if slot.error}
+            slots = sorted(self._slots, key=lambda s: not s.removed.is_set())
+        return {slot.key: slot.error for slot in slots if slot.error}
 
     def results(self, timeout: float | None = None) -> Iterator[FrameResult]:
         """Yield results in order until every source has ended or the pipeline stops.
@@ -268,16 +280,21 @@ class Pipeline:
 
     # ---------------------------------------------------------------------------------- internals
     def _unique_key(self, name: str) -> str:
-        keys = {slot.key for slot in self._slots}
+        """The source's name; "name (2)" only while another running source has the same name. A
+        re-opened source keeps its plain name: a removed one no longer counts (and leaves the list
+        once its end marker is through)."""
+        self._slots = [slot for slot in self._slots if not (slot.removed.is_set() and slot.done.is_set())]
+        keys = {slot.key for slot in self._slots if not slot.removed.is_set()}
         key, n = name, 1
         while key in keys:
             n += 1
-            key = f"{name}#{n}"
+            key = f"{name} ({n})"
         return key
 
     def _slot(self, key: str) -> Slot:
+        """The running source of that key (a removed one of the same name is still draining)."""
         with self._lock:
-            for slot in self._slots:
+            for slot in sorted(self._slots, key=lambda s: s.removed.is_set()):
                 if slot.key == key:
                     return slot
         raise KeyError(key)

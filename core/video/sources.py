@@ -7,6 +7,8 @@ and returns a `FrameSource` whose capture thread fills a small bounded buffer on
 - live sources (webcams, streams) keep only the newest frame (LIVE_BUFFER): a full buffer drops the
   OLDEST frame (counted in `dropped`), so a slow consumer always sees the present, not a backlog;
 - streams that fail or stall reconnect with bounded exponential backoff and log one line each time;
+  a live source silent for `stall_timeout` is flagged lost then, not when FFmpeg's read gives up
+  (core.video.stall);
   `state()` (and the `on_state` callback) tell a window what is happening: showing, lost,
   reconnecting (attempt N, next try at T), reconnected.
 Stream credentials are redacted (core.redact) everywhere a source is named.
@@ -34,6 +36,7 @@ from core.video.capture import (
     probe_stream,
     probe_webcam,
 )
+from core.video.stall import WATCH
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -150,6 +153,8 @@ class FrameSource:
         self.allow_partial = True
         self._last_frame = 0.0  # monotonic time of the last captured frame
         self._state = SourceState("showing")
+        self._state_lock = threading.Lock()
+        self._stalled = False  # flagged lost by check_stall while the reader is still blocked
         self.on_state = on_state  # called from the capture thread at every change of state()
 
     # -- properties ----------------------------------------------------------------------------------
@@ -206,6 +211,27 @@ class FrameSource:
         """What the source is doing now (a reconnecting stream says which attempt and when the next)."""
         return self._state
 
+    def last_frame_age(self, now: float | None = None) -> float | None:
+        """Seconds since the last captured frame (since start before the first); None before start."""
+        if self._thread is None:
+            return None
+        return max(0.0, (time.monotonic() if now is None else now) - self._last_frame)
+
+    def check_stall(self, now: float | None = None) -> bool:
+        """Flag a live source lost once it has been silent for `stall_timeout` (core.video.stall's
+        watch calls this); True when it did so now."""
+        now = time.monotonic() if now is None else now
+        with self._state_lock:
+            silent = now - self._last_frame
+            if self._stalled or self._stop.is_set() or self._state.phase not in ("showing", "reconnected"):
+                return False
+            if self._thread is None or silent < self._stall_timeout:
+                return False
+            self._stalled = True
+        log.warning("%s: no frame for %.1f s: stream lost", self._name, silent)
+        self._set_state(SourceState("lost", detail=f"no frame for {silent:.1f} s"))
+        return True
+
     def _set_state(self, state: SourceState) -> None:
         self._state = state
         callback = self.on_state
@@ -228,6 +254,8 @@ class FrameSource:
                 self._thread = threading.Thread(target=self._run, name=f"source {self._name}", daemon=True)
                 self._thread.start()
                 _running.add(self)
+                if self._is_live:
+                    WATCH.add(self)
         return self
 
     def stop(self, timeout: float | None = None) -> None:
@@ -235,6 +263,7 @@ class FrameSource:
         with self._lifecycle:
             self._stop.set()
             thread = self._thread
+        WATCH.discard(self)
         with self._cond:
             self._buffer.clear()
             self._cond.notify_all()
@@ -312,6 +341,8 @@ class FrameSource:
                 self._pending = None
             else:
                 image, msec = self._reader.read()
+                if self._stalled and self._reopen is not None:
+                    image = None  # what trickles out of a frozen stream's buffer is old: reconnect
             if image is None:
                 if self._reopen is None or self._stop.is_set():
                     if self._is_live and self.kind in ("stream", "webcam") and not self._stop.is_set():
@@ -332,7 +363,9 @@ class FrameSource:
             self._emit(image, msec)
 
     def _emit(self, image: np.ndarray, msec: float | None) -> None:
-        self._last_frame = time.monotonic()
+        with self._state_lock:
+            self._last_frame = time.monotonic()
+            self._stalled = False
         if self._state.phase != "showing":
             self._set_state(SourceState("showing"))
         index = self._captured
@@ -360,9 +393,10 @@ class FrameSource:
     def _reconnect(self) -> bool:
         """Reopen a failed or stalled stream with backoff 0.5 s, 1 s, 2 s … max_backoff; False to give up."""
         self._release()
-        silent = time.monotonic() - self._last_frame
-        log.warning("%s: stream lost (no frame for %.1f s); reconnecting", self._name, silent)
-        self._set_state(SourceState("lost", detail=f"no frame for {silent:.1f} s"))
+        if not self._stalled:  # else check_stall has said so already, at the stall timeout
+            silent = time.monotonic() - self._last_frame
+            log.warning("%s: stream lost (no frame for %.1f s); reconnecting", self._name, silent)
+            self._set_state(SourceState("lost", detail=f"no frame for {silent:.1f} s"))
         delay, attempt, why = 0.5, 0, ""
         while not self._stop.is_set():
             attempt += 1
@@ -391,6 +425,8 @@ class FrameSource:
                 return False
             self._reader = reader
             self._reconnects += 1
+            with self._state_lock:
+                self._last_frame, self._stalled = time.monotonic(), False  # its first frame was read
             log.info("%s: reconnected after %d attempt(s)", self._name, attempt)
             self._set_state(SourceState("reconnected", attempt))
             return True

@@ -1,13 +1,10 @@
-"""The stage threads' batching rule, checked item by item (the threads themselves: test_pipeline.py),
-and the live rule: a live source's newest frame replaces its waiting one."""
-
-import threading
-from types import SimpleNamespace
+"""The stage threads' batching rule, checked item by item (the threads themselves: test_threaded.py),
+and what happens to the frames of a source that leaves (the turns between sources: test_fair.py)."""
 
 import numpy as np
 
 from core.pipeline.models import PipelineConfig
-from core.pipeline.stages import Item, Slot, StageQueue, StageThreads
+from core.pipeline.stages import Item, Slot, StageThreads
 from core.video.sources import Frame
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
@@ -15,7 +12,7 @@ IMAGE = np.zeros((8, 8, 3), np.uint8)
 
 def waiting(work: StageThreads, *items: Item) -> None:
     for item in items:
-        work.queues[1].put(item)
+        work.queues[0].put(item)
 
 
 def frame(slot: Slot, index: int, detected: bool = True) -> Item:
@@ -54,62 +51,17 @@ def test_batches_stop_at_the_frame_limit_and_at_an_end_marker():
     assert work.next_batch() is None  # a stopped pipeline's pose stage returns
 
 
-# ----------------------------------------------------------------- live sources: newest frame wins
-def slot(live: bool) -> SimpleNamespace:
-    return SimpleNamespace(live=live, dropped=0)
-
-
-def test_a_live_source_never_has_two_frames_in_one_batch():
+# ----------------------------------------------------------------- a source that leaves
+def test_a_removed_source_s_frames_are_dropped_at_every_stage_and_only_its_end_goes_on():
     work = StageThreads(PipelineConfig(max_batch_frames=8, queue_size=16), None, None, None)
-    camera, video = Slot("c", SimpleNamespace(is_live=True), []), Slot("v", None, [])
-    for item in (frame(camera, 0), frame(video, 0), frame(video, 1)):
-        work.queues[1].put(item)
-    work.put(work.queues[1], frame(camera, 1))  # replaces c0, which is still waiting
-    assert keys(work.next_batch()) == ["v0", "v1", "c1"] and camera.dropped == 1
-
-
-def test_a_live_frame_replaces_the_waiting_one_of_its_source_and_counts_it_dropped():
-    camera, other, video = slot(True), slot(True), slot(False)
-    queue = StageQueue(3)
-    queue.put(Item(camera, frame="c0"))
-    queue.put(Item(video, frame="v0"))
-    queue.put(Item(other, frame="o0"))
-    assert queue.full()
-    assert queue.replace_waiting(Item(camera, frame="c1"))  # room or not, the newest frame wins
-    assert not queue.replace_waiting(Item(video, frame="v1"))  # a file never replaces a frame
-    assert [(item.frame) for item in list(queue.queue)] == ["v0", "o0", "c1"]
-    assert camera.dropped == 1 and video.dropped == 0 and other.dropped == 0
-
-
-def test_an_end_marker_never_replaces_a_frame():
-    camera = slot(True)
-    queue = StageQueue(4)
-    queue.put(Item(camera, frame="c0"))
-    queue.put(Item(camera))  # the end of the source travels behind its last frame
-    assert [item.frame for item in list(queue.queue)] == ["c0", None] and camera.dropped == 0
-
-
-def test_a_live_frame_waits_for_the_pose_model_and_the_newest_frame_goes_on_instead():
-    """While the model works on a live source's frame, the next frame is held at the detect stage;
-    when the model is free, the newest frame captured meanwhile goes on and the held ones count as
-    dropped, so what reaches the screen is as fresh as the model allows."""
-    work = StageThreads(PipelineConfig(queue_size=8), None, None, None)
-    camera = Slot("cam", SimpleNamespace(is_live=True), [])
-    assert camera.live
-    held = frame(camera, 1)
-    for index in (2, 3, 4):
-        work.queues[0].put(frame(camera, index))
-    camera.pose_free.clear()  # frame 0 is in the model
-    threading.Timer(0.2, camera.pose_free.set).start()
-    chosen = work.newest_when_pose_is_free(work.queues[0], held)
-    assert chosen.frame.index == 4 and camera.dropped == 3
-    assert work.queues[0].empty()
-
-
-def test_a_live_frame_goes_on_at_once_when_the_model_is_free_and_nothing_newer_waits():
-    work = StageThreads(PipelineConfig(queue_size=8), None, None, None)
-    camera = Slot("cam", SimpleNamespace(is_live=True), [])
-    held = frame(camera, 1)
-    work.queues[0].put(Item(camera))  # its end marker stays where it is
-    assert work.newest_when_pose_is_free(work.queues[0], held) is held
-    assert camera.dropped == 0 and work.queues[0].qsize() == 1
+    gone, staying = Slot("gone", None, []), Slot("staying", None, [])
+    for item in (frame(gone, 0), frame(gone, 1), frame(staying, 0)):
+        work.inbox.put(item, work.stop)
+    taken = work.inbox.get(work.stop)  # the detect stage holds gone's frame 0
+    taken.holds_place = True
+    work.remove(gone)  # what Pipeline.remove_source does
+    work.inbox.put(Item(gone), work.stop)  # its reader stops and sends the end marker
+    assert work.dropped_on_the_way(taken) and work.inbox.in_flight(gone) == 0  # its place given back
+    waiting = [work.inbox.get(work.stop) for _ in range(2)]
+    assert keys(waiting) == ["staying0", "goneend"]  # gone's frame 1 was dropped at once
+    assert not work.dropped_on_the_way(waiting[1])  # the end marker goes on: it closes the outputs

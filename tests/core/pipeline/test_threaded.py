@@ -327,3 +327,91 @@ def test_a_new_drawing_style_applies_between_frames_without_touching_the_models(
     banner = [not np.array_equal(r.annotated[:12], r.frame.image[:12]) for r in results]
     assert banner[0] and not banner[-1]  # untrained: a banner burned in, until the HUD was turned off
     assert banner == sorted(banner, reverse=True)  # switched once, between two frames
+
+
+class PacedCamera:
+    """A camera for the pipeline's real FrameSource: `fps` frames a second of one image, forever."""
+
+    def __init__(self, image: np.ndarray, fps: float = 25.0) -> None:
+        self.image, self.period, self.next = image, 1.0 / fps, time.monotonic()
+
+    def read(self):
+        self.next += self.period
+        time.sleep(max(0.0, self.next - time.monotonic()))
+        return self.image, None
+
+    def release(self) -> None:
+        pass
+
+
+def camera_source(name: str, image: np.ndarray):
+    from core.video.capture import Probe
+    from core.video.sources import FrameSource
+
+    return FrameSource(Probe(name, "webcam", PacedCamera(image), image, None, True, 25.0, None))
+
+
+def slow_models(models, seconds: float):
+    """The real models, with every pose batch taking at least `seconds` (a big model on a CPU)."""
+
+    class SlowEstimator:
+        trained = models.estimator.trained
+
+        def estimate_batch(self, frames, boxes, scores):
+            time.sleep(seconds)
+            return models.estimator.estimate_batch(frames, boxes, scores)
+
+    config = PipelineConfig(**{**models.config.__dict__, "queue_size": 4})
+    return Models(SlowEstimator(), models.detector, models.trained, config)
+
+
+def test_a_file_never_starves_the_cameras_beside_it_and_a_new_camera_goes_next(models, tmp_path, street):
+    """Issue 20: three cameras showed 0-1 frames in 3.5 minutes while a file played in the same
+    window. Each source now gets an equal share of the pose stage, and a camera that joins is next."""
+    video = loop_video(tmp_path / "long.mp4", street, 400)
+    slow = slow_models(models, 0.05)
+    image = next(iter(open_source(str(street)))).image
+    shown: dict[str, list[float]] = {}
+    pipeline = Pipeline(
+        slow.config,
+        [open_source(str(video))],
+        lambda r: shown.setdefault(r.source, []).append(time.monotonic()),
+        models=slow,
+    )
+    pipeline.start()
+    try:
+        time.sleep(0.5)  # the file runs alone and fills every queue
+        joined = time.monotonic()
+        for name in ("cam-a", "cam-b", "cam-c"):
+            pipeline.add_source(camera_source(name, image))
+        time.sleep(1.0)  # the file's frames from before the cameras came drain meanwhile
+        settled = time.monotonic()
+        time.sleep(2.5)
+        counts = {key: sum(1 for t in times if t > settled) for key, times in shown.items()}
+        cameras = [counts.get(name, 0) for name in ("cam-a", "cam-b", "cam-c")]
+        assert min(cameras) >= 0.8 * counts[str(video)] and counts[str(video)] > 3, counts
+        firsts = [shown[name][0] - joined for name in ("cam-a", "cam-b", "cam-c")]
+        assert max(firsts) < 2.0, firsts  # behind at most the file's frames already past the detector
+        stats = pipeline.stats()
+        assert all(stats[name].dropped > 0 for name in ("cam-a", "cam-b", "cam-c"))  # newest frame wins
+
+        # The file leaves: its frames still inside are dropped at once, the cameras never wait for them.
+        removed = time.monotonic()
+        pipeline.remove_source(str(video))
+        slot = next(s for s in pipeline._slots if s.key == str(video))
+        assert slot.done.wait(2.0) and time.monotonic() - removed < 1.0
+    finally:
+        pipeline.stop()
+
+
+def test_a_source_opened_again_keeps_its_name(models, street):
+    pipeline = Pipeline(models.config, models=models).start()
+    try:
+        first = pipeline.add_source(open_source(str(street)))
+        assert pipeline.add_source(open_source(str(street))) == f"{street} (2)"  # two at once: told apart
+        pipeline.remove_source(first)
+        pipeline.remove_source(f"{street} (2)")
+        assert pipeline.wait(10)
+        assert pipeline.add_source(open_source(str(street))) == str(street)  # no "#2" on a re-opened one
+    finally:
+        pipeline.stop()
