@@ -39,8 +39,9 @@ from core.cli.entry import script
 from core.cli.options import CommandParser
 from core.errors import UserError
 from core.records import Detection
-from core.track import Tracker, TrackerConfig, format_table
+from core.track import Tracker, TrackerConfig, detections_by_frame, format_table
 from core.track.motion import ENGINES, MOTION_MODELS
+from core.track.offline import Journal, offline_tracks
 
 
 def _number_list(text: str, name: str, parse: type) -> list:
@@ -116,6 +117,31 @@ def time_update(
     return statistics.median(wall), statistics.median(cpu), statistics.median(lsa)
 
 
+def format_offline_time(sequences: list, repeats: int = 3) -> str:
+    """The offline pass's CPU time per frame on each sequence, beside the online tracker's (median of
+    repeats): the pass runs once per file, after the online one."""
+    lines = [f"{'offline pass':<15} {'frames':>6} {'online ms/frame':>16} {'offline ms/frame':>17}"]
+    for sequence in sequences:
+        online, offline = [], []
+        for _ in range(repeats):
+            journal = Journal()
+            tracker = Tracker(TrackerConfig(), journal)
+            frames = list(detections_by_frame(sequence.detections, sequence.num_frames))
+            began = time.process_time()
+            for number, detections in frames:
+                tracker.update(detections, timestamp=(number - 1) / sequence.fps)
+            middle = time.process_time()
+            offline_tracks(journal, tracker.config)
+            online.append(middle - began)
+            offline.append(time.process_time() - middle)
+        per_frame = 1e3 / sequence.num_frames
+        lines.append(
+            f"{sequence.name:<15} {sequence.num_frames:>6} {statistics.median(online) * per_frame:16.3f} "
+            f"{statistics.median(offline) * per_frame:17.3f}"
+        )
+    return "\n".join(lines)
+
+
 def machine_line() -> str:
     import filterpy
     import scipy
@@ -156,6 +182,7 @@ def runs(peers: bool = True, say=print) -> dict[str, TrackerRun]:
     table: dict[str, TrackerRun] = {
         "ours": ours(),
         "ours offline": ours(offline=True),
+        "ours before #21": ours(TrackerConfig(motion="steady")),  # online, one steady-walker filter
         "SORT (abewley)": sort_reference,
     }
     if peers:
@@ -239,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(format_manoeuvres())
     if not args.skip_timing:
+        print("\n" + format_offline_time(sequences))
         print(
             f"\nTracker update time per frame (median of {args.repeats} runs of 200 frames after 20 warm-up)"
         )

@@ -5,6 +5,9 @@
 
 Every TrackerConfig field is an option (`--max-age`, `--no-smoothing`, ...); defaults are the config's.
 Frame N is stamped (N - 1) / rate seconds, the rate from the sequence's seqinfo.ini, else `--fps`.
+The results come from the offline pass (core.track.offline: tracks linked across occlusions, gaps
+filled, boxes smoothed both ways), as `run.py track` writes files; `--online` writes what the tracker
+reports frame by frame instead.
 """
 
 from pathlib import Path
@@ -23,6 +26,7 @@ from core.track import (
     sequence_frame_rate,
     write_results,
 )
+from core.track.offline import Journal, offline_tracks
 
 
 def track_file(
@@ -31,10 +35,13 @@ def track_file(
     config: TrackerConfig,
     min_score: float = float("-inf"),
     progress: bool = True,
+    offline: bool = True,
 ) -> int:
-    """Track one det.txt into a results file; returns the number of result rows."""
+    """Track one det.txt into a results file (through the offline pass unless `offline` is False);
+    returns the number of result rows."""
     table = load_detections(det_path, min_score)
-    tracker = Tracker(config)
+    journal = Journal() if offline else None
+    tracker = Tracker(config, journal)
     fps = sequence_frame_rate(sequence_folder(det_path)) or config.fps
     results = []
     frames = detections_by_frame(table)
@@ -47,6 +54,9 @@ def track_file(
         leave=False,
     ):
         results.append((frame_number, tracker.update(detections, timestamp=(frame_number - 1) / fps)))
+    if offline:
+        numbers = [number for number, _ in results]
+        results = [(numbers[index], tracks) for index, tracks in offline_tracks(journal, config).by_frame()]
     write_results(out_path, results)
     return sum(len(tracks) for _, tracks in results)
 
@@ -97,7 +107,10 @@ def main(argv: list[str], command: str = "mot") -> int:
         help="drop detections below this score",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_tracker_arguments(parser)
+    tracking = add_tracker_arguments(parser)
+    tracking.add_argument(
+        "--online", action="store_true", help="what the tracker reports frame by frame, no offline pass"
+    )
     args = parser.parse_args(argv)
     config = tracker_config_from_args(args)
 
@@ -120,6 +133,7 @@ def main(argv: list[str], command: str = "mot") -> int:
                 config,
                 args.min_score,
                 not args.quiet,
+                not args.online,
             )
             print(f"{sequence.name}: {rows} boxes -> {args.out / (sequence.name + '.txt')}")
         return 0
@@ -131,6 +145,6 @@ def main(argv: list[str], command: str = "mot") -> int:
     check_not_input(args.out, inputs)
     if args.out.parent.is_dir():
         check_writable(args.out)
-    rows = track_file(args.det, args.out, config, args.min_score, not args.quiet)
+    rows = track_file(args.det, args.out, config, args.min_score, not args.quiet, not args.online)
     print(f"{rows} boxes -> {args.out}")
     return 0

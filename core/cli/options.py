@@ -187,7 +187,7 @@ def _tracker_type(flag: str, default, field: dataclasses.Field | None = None):
     return type(default)
 
 
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """One option per TrackerConfig field, named like the field with dashes (`run.py mot` and `track`)."""
     from core.track import TrackerConfig  # only for the commands that track (scipy, filterpy)
     from core.track.config import range_text
@@ -231,6 +231,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
                 if isinstance(default, float)
                 else f"({unit}{limits}default {default})",
             )
+    return group
 
 
 def tracker_config_from_args(args: argparse.Namespace) -> TrackerConfig:

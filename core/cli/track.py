@@ -115,7 +115,14 @@ def build_parser(command: str = "track") -> argparse.ArgumentParser:
 
     add_detection_arguments(parser)
 
-    add_tracker_arguments(parser)  # the same options as `run.py mot`
+    tracking = add_tracker_arguments(parser)  # the same options as `run.py mot`
+    tracking.add_argument(
+        "--online",
+        action="store_true",
+        help="files too are tracked online only (by default a file's outputs come from the offline "
+        "pass: tracks linked across occlusions, gaps filled, boxes and keypoints smoothed both ways; "
+        "live sources are always online)",
+    )
     return parser
 
 
@@ -136,7 +143,9 @@ def main(argv: list[str], command: str = "track") -> int:
     for line in plan.notes:
         print(line, file=sys.stderr)
     models = load_models(plan.config)
-    result = run_jobs(plan.config, plan.jobs, plan.options, models, describe_run(plan.config, models))
+    describe = describe_run(plan.config, models)
+    describe["tracking"] = "offline for files, online for live sources" if plan.options.offline else "online"
+    result = run_jobs(plan.config, plan.jobs, plan.options, models, describe)
     totals = result.summary["totals"]
     print(
         f"{totals['done']} done, {totals['skipped']} skipped, {totals['errors']} failed; "
@@ -180,6 +189,7 @@ def plan_run(args: argparse.Namespace) -> TrackPlan:
         accept_partial=args.accept_partial,
         report=not args.no_report,
         style=draw_style_from_args(args),
+        offline=not args.online,
     )
     return TrackPlan(config, jobs, options, notes)
 

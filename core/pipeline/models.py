@@ -93,10 +93,11 @@ def rebuild_models(models: Models, config: PipelineConfig) -> tuple[Models, bool
     return Models(estimator, detector, trained, config), bool(changed & TRACKER_FIELDS)
 
 
-def new_tracker(config: PipelineConfig):
+def new_tracker(config: PipelineConfig, journal=None):
+    """A tracker with the config's settings; `journal` keeps its matches for the offline pass."""
     from core.track.tracker import Tracker, TrackerConfig
 
-    return Tracker(config.tracker if config.tracker is not None else TrackerConfig())
+    return Tracker(config.tracker if config.tracker is not None else TrackerConfig(), journal)
 
 
 def sequential_step(

@@ -43,6 +43,7 @@ class RunOptions:
     accept_partial: bool = False  # a file that decodes short of its frame count counts as done
     report: bool = True  # OUT/report.html at the end of the run (core.report)
     style: DrawStyle = field(default_factory=DrawStyle)  # how the annotated video is drawn
+    offline: bool = True  # files: the offline pass (core.pipeline.offline) writes their outputs
 
 
 # -------------------------------------------------------------------------------------- summaries
@@ -302,15 +303,56 @@ def _sink_factory(job: Job, source, options: RunOptions, models: Models):
     from core.video.formats import open_sinks
 
     fps = source.fps or 25.0
+    offline = options.offline and not is_live_spec(job.spec)
     header = {
         "source": job.display,
         "weights": "trained" if models.trained else "untrained",
         "fps": fps,
         "size": list(source.size),
         "keypoints": list(NAMES),
+        "tracking": "offline" if offline else "online",
     }
     formats = set(options.formats)
+    if offline:
+        return lambda src: [
+            _offline_outputs(
+                job,
+                options,
+                models,
+                open_sinks(options.out_dir, job.stem, formats, fps, src.size, header=header),
+            )
+        ]
     return lambda src: open_sinks(options.out_dir, job.stem, formats, fps, src.size, header=header)
+
+
+def _offline_outputs(job: Job, options: RunOptions, models: Models, outputs: list):
+    """A file's outputs deferred to the offline pass; the video is drawn from the file decoded again."""
+    from core.pipeline.offline import OfflineOutputs
+    from core.track.tracker import TrackerConfig
+    from core.video.drawing import annotate
+    from core.video.sources import open_source
+
+    config, style = models.config, options.style
+
+    def draw(image, tracks, fps):
+        return annotate(image, tracks, models.trained, fps if style.hud else None, style)
+
+    def reopen():
+        source = open_source(job.spec, queue_size=config.queue_size)
+        source.allow_partial = options.accept_partial
+        return source
+
+    def progress(total: int):
+        return _progress(Job(job.spec, f"{job.stem} (offline pass)"), total, options.progress)
+
+    video = "video" in options.formats
+    return OfflineOutputs(
+        outputs,
+        config.tracker if config.tracker is not None else TrackerConfig(),
+        draw if video else None,
+        reopen if video else None,
+        progress if options.progress else None,
+    )
 
 
 def _expected(source, options: RunOptions) -> int | None:

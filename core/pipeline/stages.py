@@ -26,6 +26,7 @@ from core.detect import DetectionSchedule
 from core.pipeline.config import PipelineConfig
 from core.pipeline.fair import FairInbox
 from core.pipeline.models import Models, frame_boxes, new_tracker
+from core.pipeline.offline import journal_of
 from core.pipeline.stats import SourceStats, StatsCollector
 from core.video.drawing import DEFAULT_STYLE, DrawStyle, annotate
 
@@ -270,7 +271,7 @@ class StageThreads:
                 if slot.tracker is None or slot.tracker_generation != self.tracker_generation:
                     if slot.tracker is not None:
                         slot.stats.forget_ids()
-                    slot.tracker = new_tracker(models.config)
+                    slot.tracker = new_tracker(models.config, journal_of(slot.sinks))
                     slot.tracker_generation = self.tracker_generation
                 began = time.monotonic()
                 item.tracks = list(slot.tracker.update(item.poses, timestamp=item.frame.time))

@@ -44,11 +44,13 @@ from core.track.kalman import (
     update_states,
 )
 
-# Velocity noise of a person who stops, turns or is filmed by a moving camera, box heights/s per √s: a
-# stop from a brisk walk (1 h/s) within half a second needs ~1.4 h/s per √s.
-MANOEUVRE_NOISE = 1.0
+# Velocity noise of a person who changes pace or heading, or whose box the camera moves, box heights/s
+# per √s: three times the steady walker's; within a second the velocity drifts by ~0.15 h/s (~25 cm/s),
+# a turn of 90° at a slow walk over two seconds. (The manoeuvre table of `python -m core.bench.mot` checks
+# that sharper stops and turns keep their id.)
+MANOEUVRE_NOISE = 0.15
 # Mean seconds a person walks steadily before a manoeuvre, and mean seconds a manoeuvre lasts.
-STEADY_TIME = 5.0
+STEADY_TIME = 2.0
 MANOEUVRE_TIME = 1.0
 
 
@@ -188,6 +190,8 @@ class FilterPyBoxIMM(BoxIMM):
             for kf, noise in zip(f.imm.filters, (steady, manoeuvre), strict=True):
                 transition, scaled, aspect = _step_matrices(dt, noise, position_noise)
                 kf.F, kf.Q = transition, height**2 * scaled + aspect
+                if kf.x[3, 0] + kf.x[7, 0] * dt <= 1.0:  # never shrink below a pixel (before the mixing
+                    kf.x[7, 0] = 0.0  # here, after it in the numpy engine: the same unless boxes vanish)
             f.imm.M = switch_matrix(dt, steady_time, manoeuvre_time)
             f.imm._compute_mixing_probabilities()  # with this step's M, from the current probabilities
             f.imm.predict()
@@ -235,5 +239,5 @@ def _unstack(filters: list[BoxKalman], xs: np.ndarray, covariances: np.ndarray, 
     covariance = (mu[:, None, :] @ covariances.reshape(count, 2, 64)).reshape(count, 8, 8) + (
         spread.transpose(0, 2, 1) * mu[:, None, :]
     ) @ spread
-    for k, f in enumerate(filters):
-        f.xs, f.Ps, f.mu, f.x, f.P = xs[k], covariances[k], mu[k], x[k], covariance[k]
+    for f, *state in zip(filters, xs, covariances, mu, x, covariance, strict=True):
+        f.xs, f.Ps, f.mu, f.x, f.P = state

@@ -128,7 +128,6 @@ class Smoothed:
     transitions: np.ndarray  # (F, 8, 8) from the previous frame into this one
     states: np.ndarray  # (F, 8) smoothed
     covariances: np.ndarray  # (F, 8, 8)
-    surprise: np.ndarray  # (F,) squared Mahalanobis distance of each observation to the forward prediction
 
     @property
     def boxes(self) -> np.ndarray:
@@ -143,7 +142,7 @@ def smooth_boxes(times: np.ndarray, tracklet: Tracklet, config) -> Smoothed:
     observed[tracklet.frames - frames[0]] = True
     measured = np.zeros((len(frames), 4))
     measured[observed] = xyxy_to_xyah(tracklet.boxes)
-    noise = (config.offline_velocity_noise, config.position_noise)
+    noise = (config.velocity_noise, config.position_noise)
     start = BoxKalman(tracklet.boxes[0], config.position_weight, *noise)
     x, covariance = start.x[None], start.P[None]
     filtered = np.zeros((len(frames), 8))
@@ -151,17 +150,13 @@ def smooth_boxes(times: np.ndarray, tracklet: Tracklet, config) -> Smoothed:
     predicted = np.zeros((len(frames), 8))
     predicted_cov = np.zeros((len(frames), 8, 8))
     transitions = np.zeros((len(frames), 8, 8))
-    surprise = np.zeros(len(frames))  # squared Mahalanobis distance of each observation to the prediction
     for k in range(len(frames)):
         dt = times[frames[k]] - times[frames[k - 1]] if k else 0.0
         transitions[k] = _step_matrices(max(float(dt), 0.0), *noise)[0]
         x, covariance = predict_states(x, covariance, dt, *noise)
         predicted[k], predicted_cov[k] = x[0], covariance[0]
         if observed[k]:
-            x, covariance, residual, inverse = update_states(
-                x, covariance, measured[k][None], config.position_weight
-            )
-            surprise[k] = residual[0] @ inverse[0] @ residual[0]
+            x, covariance, _, _ = update_states(x, covariance, measured[k][None], config.position_weight)
         filtered[k], filtered_cov[k] = x[0], covariance[0]
     states, covariances = rts(filtered, filtered_cov, predicted, predicted_cov, transitions)
     return Smoothed(
@@ -174,7 +169,6 @@ def smooth_boxes(times: np.ndarray, tracklet: Tracklet, config) -> Smoothed:
         transitions,
         states,
         covariances,
-        surprise,
     )
 
 
@@ -199,7 +193,7 @@ def link(times: np.ndarray, tracklets: list[Tracklet], spans: list[Smoothed], co
     """Chains of tracklet indices, each one person in time order (see the module docstring, step 1)."""
     count = len(tracklets)
     cost = np.full((count, count), INFEASIBLE)
-    noise = (config.offline_velocity_noise, config.position_noise)
+    noise = (config.velocity_noise, config.position_noise)
     for a in range(count):
         end_frame = tracklets[a].frames[-1]
         end_state, end_cov = spans[a].filtered[-1], spans[a].filtered_cov[-1]
@@ -328,35 +322,13 @@ class OfflineTracks:
         )
 
 
-def split(tracklet: Tracklet, span: Smoothed, config) -> list[Tracklet]:
-    """Cut a tracklet before every observation the motion model finds implausible (squared Mahalanobis
-    distance to the forward prediction above split_chi2): where an online track jumped to another
-    person. The linking step joins the pieces again by motion and size."""
-    jumps = np.flatnonzero(span.surprise[tracklet.frames - span.frames[0]] > config.split_chi2)
-    bounds = [0, *jumps[jumps > 0].tolist(), len(tracklet.frames)]
-    return [
-        Tracklet(
-            tracklet.id,
-            tracklet.frames[a:b],
-            tracklet.boxes[a:b],
-            tracklet.scores[a:b],
-            None if tracklet.keypoints is None else tracklet.keypoints[a:b],
-        )
-        for a, b in itertools.pairwise(bounds)
-    ]
-
-
 def offline_tracks(journal: Journal, config) -> OfflineTracks:
     """Link, fill and smooth what the online pass found (module docstring); ids stay the online ones of
     each chain's first tracklet."""
     times = np.asarray(journal.times)
     tracklets = journal.tracklets()
     spans = [smooth_boxes(times, tracklet, config) for tracklet in tracklets]
-    if config.split_chi2 > 0:
-        tracklets = [piece for t, s in zip(tracklets, spans, strict=True) for piece in split(t, s, config)]
-        spans = [smooth_boxes(times, tracklet, config) for tracklet in tracklets]
-    tracks, used = [], set()
-    next_id = max((t.id for t in tracklets), default=0) + 1
+    tracks = []
     for chain in link(times, tracklets, spans, config):
         if len(chain) == 1:
             merged, span = tracklets[chain[0]], spans[chain[0]]
@@ -377,14 +349,10 @@ def offline_tracks(journal: Journal, config) -> OfflineTracks:
             keypoints = smooth_keypoints(
                 times, span.frames, merged.frames, merged.keypoints, span.states[:, 3], config
             )
-        track_id = merged.id
-        if track_id in used:  # a piece cut off an online track that now continues another person
-            track_id, next_id = next_id, next_id + 1
-        used.add(track_id)
         shown = _filled_within(times, span.frames, span.observed, config.fill_time)
         tracks.append(
             OfflineTrack(
-                track_id,
+                merged.id,
                 span.frames[shown],
                 span.boxes[shown],
                 scores[shown],

@@ -194,16 +194,11 @@ class Tracker:
             self._write_journal(time, [t for t in self._tracks if t.id == 0 and t.key not in alive])
         self._tracks = survivors
 
-        out = []
-        for track in self._tracks:
-            if track.state == TrackState.CONFIRMED and track.missed == 0:
-                if c.output_box == "detection":
-                    box = track.box
-                else:
-                    filtered = track.kalman.box
-                    box = filtered if c.output_box == "filter" else (track.box + filtered) / 2
-                out.append(self._record(track, box))
-        return out
+        shown = [t for t in self._tracks if t.state == TrackState.CONFIRMED and t.missed == 0]
+        observed = np.array([t.box for t in shown]).reshape(-1, 4)
+        filtered = box_estimates([t.kalman for t in shown]) if c.output_box != "detection" else observed
+        boxes = {"detection": observed, "filter": filtered, "mean": (observed + filtered) / 2}[c.output_box]
+        return [self._record(track, box) for track, box in zip(shown, boxes, strict=True)]
 
     def _advance_clock(self, timestamp: float | None) -> float:
         """Move the clock to this frame; the seconds since the previous frame seen (0 for the first).

@@ -30,6 +30,21 @@ def test_mot_then_mot_eval_on_tud_campus(shared_data, tmp_path, capsys):
     assert row[0] == "TUD-Campus" and 50.0 < float(row[1]) <= 100.0 and 50.0 < float(row[2]) <= 100.0
 
 
+def test_mot_writes_the_offline_pass_and_with_online_what_the_tracker_reports(shared_data, tmp_path):
+    from core.bench.peers import ours
+    from core.bench.sequences import load_sequences, score
+    from core.track import evaluate_sequence
+
+    (campus,) = load_sequences(shared_data / "mot15", ["TUD-Campus"])
+    for offline in (True, False):
+        out = tmp_path / f"{offline}.txt"
+        argv = ["mot", "--det", str(shared_data / "mot15" / "TUD-Campus" / "det.txt"), "--out", str(out)]
+        assert run.main([*argv, "--quiet", *([] if offline else ["--online"])]) == 0
+        written = evaluate_sequence(campus.gt, load_results(out))
+        expected = score(ours(offline=offline), campus)
+        assert (written.idtp, written.tp, written.idsw) == (expected.idtp, expected.tp, expected.idsw)
+
+
 def test_folders_give_one_row_per_sequence_and_overall(shared_data, tmp_path, capsys):
     data = tmp_path / "mot15"
     for name in ("TUD-Campus", "TUD-Stadtmitte"):  # MOTChallenge layout: SEQ/det/det.txt, SEQ/gt/gt.txt

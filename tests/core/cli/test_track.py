@@ -230,3 +230,47 @@ def test_keypoint_threshold_is_checked_before_the_model_loads(shared_data, tmp_p
     assert run.returncode == 2 and run.stderr.strip().startswith(
         "error: --kpt-threshold must be a finite number >= 0 and <= 1"
     )
+
+
+def test_a_file_gets_the_offline_pass_with_the_same_identities_in_every_output(shared_data, tmp_path):
+    """TUD-Stadtmitte's real video: the offline tracks (JSONL header says so) are what every output
+    carries, frame by frame; `--online` writes the online ones and says that instead."""
+    from collections import defaultdict
+
+    video = shared_data / "mot15" / "TUD-Stadtmitte" / "video.mp4"
+    frames = 25
+    ids: dict[str, dict] = {}
+    for mode in ("offline", "online"):
+        out = tmp_path / mode
+        extra = ["--online"] if mode == "online" else []
+        run = track("--source", video, "--out", out, "--max-frames", frames, *TINY, *extra)
+        assert run.returncode == 0, run.stderr
+        lines = [json.loads(line) for line in (out / "video.jsonl").read_text().splitlines()]
+        assert lines[0]["header"]["tracking"] == mode
+        per_format = {"jsonl": {r["frame"]: sorted(t["id"] for t in r["tracks"]) for r in lines[1:]}}
+        for name, rows, frame_of, id_of in (
+            ("csv", list(csv.DictReader((out / "video.csv").open())), lambda r: int(r["frame"]), "id"),
+            (
+                "coco",
+                json.loads((out / "video.coco.json").read_text()),
+                lambda r: r["image_id"] - 1,
+                "track_id",
+            ),
+        ):
+            table = defaultdict(list)
+            for row in rows:
+                table[frame_of(row)].append(int(row[id_of]))
+            per_format[name] = {f: sorted(table.get(f, [])) for f in range(frames)}
+        table = defaultdict(list)
+        for line in (out / "video.mot.txt").read_text().splitlines():
+            number, track_id = line.split(",")[:2]
+            table[int(number) - 1].append(int(track_id))
+        per_format["mot"] = {f: sorted(table.get(f, [])) for f in range(frames)}
+        assert all(table == per_format["jsonl"] for table in per_format.values()), mode
+        assert sum(map(len, per_format["jsonl"].values())) > 10, mode  # people were tracked
+        assert frame_count(out / "video.mp4") == frames
+        assert not [p for p in out.iterdir() if "partial" in p.name]
+        ids[mode] = per_format["jsonl"]
+    # Knowing the future, the offline pass reports people from their first frame, before the online
+    # tracker confirms them.
+    assert sum(map(len, ids["offline"].values())) > sum(map(len, ids["online"].values()))
