@@ -86,6 +86,7 @@ NOT_PIPELINE = {
     "accept_partial": "how track judges a truncated input (RunOptions)",
     "no_progress": "track's progress bars",
     "no_report": "whether track writes report.html (RunOptions)",
+    "online": "whether track's files go through the offline pass (RunOptions)",
     "verbose": "track's logging",
     "record_dir": "where the app saves recordings and snapshots (WindowOptions)",
 }
