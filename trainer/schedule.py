@@ -122,7 +122,9 @@ class LrSchedule:
     def describe(self, config: TrainConfig, world_size: int) -> str:
         """The start line: the rate and where it comes from, the warm-up, the steps, the groups."""
         s, p = config.solver, config.params
-        batch = f"{s.batch_size * world_size} = {s.batch_size} × {world_size} ranks"
+        batch = (
+            f"{s.batch_size * world_size} = {s.batch_size} × {world_size} rank{'s' if world_size > 1 else ''}"
+        )
         if s.auto_scale_lr:
             text = f"lr {self.base_lr:.3g} (solver.lr {s.lr:.3g} for a global batch of {s.base_batch}, "
             text += f"scaled to {batch})"

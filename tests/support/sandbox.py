@@ -2,14 +2,16 @@
 every permission check, so a test of a read-only folder proves nothing unless its command runs as
 an unprivileged user or against a read-only mount:
 
-- `as_nobody(argv)`: the command as user and group 65534 (`setpriv`), for folders without write
-  permission. That user must be able to read the repository and the interpreter, which
-  `nobody_reason()` checks by starting Python as it.
+- `unprivileged(argv)`: the command as user and group 65534 (`setpriv`), for folders without write
+  permission. That user must be able to read the repository and the interpreter (a checkout under
+  /root is not readable to it); where it cannot, the command runs as root without the capabilities
+  that bypass file modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so the owner's mode
+  bits bind root like anyone else. `unprivileged_reason()` says which applies, or why neither does.
 - `on_read_only_mount(folder, argv)`: the command in a private mount namespace (`unshare -m`, or
   `unshare -rm` without CAP_SYS_ADMIN) where `folder` is bind-mounted read-only: EROFS for everyone,
   root included, and nothing outside the command sees the mount.
-- `world_readable_dir()`: a temporary folder outside pytest's (root-only) tmp_path that user 65534
-  can reach.
+- `world_readable_dir` (a fixture): a temporary folder outside pytest's (root-only) tmp_path that
+  user 65534 can reach.
 
 Where a sandbox cannot be set up, `require` skips the test locally and fails it in CI.
 """
@@ -31,29 +33,42 @@ from tests.support.helpers import ROOT, require
 
 NOBODY = 65534
 _MOUNT_RO = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+_AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+_WITHOUT_DAC = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 
-def as_nobody(argv: list[str]) -> list[str]:
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+def unprivileged(argv: list[str]) -> list[str]:
+    """`argv` run where file modes are enforced (see the module's docstring)."""
+    require_unprivileged()
+    return [*_unprivileged_prefix(), *argv]
 
 
 @functools.cache
-def nobody_reason() -> str | None:
-    """Why commands cannot run as user 65534 here; None when they can."""
+def _unprivileged_prefix() -> tuple[str, ...]:
+    """How to drop privileges here: as user 65534, else as root without the DAC capabilities; () when
+    neither starts the repository's Python (the reason is unprivileged_reason())."""
     if os.geteuid() != 0:
-        return "not root: cannot switch to another user"
+        return ("env",)  # already unprivileged
+    if shutil.which("setpriv") is None:
+        return ()
+    probe = [sys.executable, "-c", "import run, core.zoo"]
+    for prefix in (_AS_NOBODY, _WITHOUT_DAC):
+        if subprocess.run([*prefix, *probe], cwd=ROOT, capture_output=True).returncode == 0:
+            return tuple(prefix)
+    return ()
+
+
+def unprivileged_reason() -> str | None:
+    """Why commands cannot run unprivileged here; None when they can."""
+    if _unprivileged_prefix():
+        return None
     if shutil.which("setpriv") is None:
         return "setpriv is not installed (util-linux)"
-    probe = subprocess.run(
-        as_nobody([sys.executable, "-c", "import run, core.zoo"]), cwd=ROOT, capture_output=True, text=True
-    )
-    if probe.returncode != 0:
-        return f"user {NOBODY} cannot run the repository's Python ({probe.stderr.strip()[-200:]})"
-    return None
+    return "neither user 65534 nor root without CAP_DAC_OVERRIDE can start the repository's Python"
 
 
-def require_nobody() -> None:
-    require(nobody_reason() is None, nobody_reason() or "")
+def require_unprivileged() -> None:
+    require(unprivileged_reason() is None, unprivileged_reason() or "")
 
 
 @functools.cache

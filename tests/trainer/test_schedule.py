@@ -30,7 +30,7 @@ def test_the_start_line_says_the_lr_its_scaling_and_the_warm_up():
     config = load_config(recipe, ["solver.lr=2e-3", "solver.batch_size=6", "solver.epochs=90"])
     line = LrSchedule.from_config(config, world_size=1, iters_per_epoch=3).describe(config, world_size=1)
     assert line == (
-        "lr 0.002 as given (global batch 6 = 6 × 1 ranks; --auto-scale-lr would make it 9.38e-05, the "
+        "lr 0.002 as given (global batch 6 = 6 × 1 rank; --auto-scale-lr would make it 9.38e-05, the "
         "recipe's lr being for 128); linear warm-up over 27 iterations from 0.001× (solver.warmup_iters 500, "
         "capped at 10% of the run); ×0.1 at epochs 170, 200"
     )

@@ -198,7 +198,7 @@ def test_an_explicit_lr_is_the_lr_used_and_scaling_is_asked_for(mini, tmp_path, 
         return float((out / "log.csv").read_text().splitlines()[1].split(",")[2]), start
 
     lr, start = lr_used()  # one iteration: the warm-up is capped to none
-    assert lr == 2e-3 and start.startswith("lr 0.002 as given (global batch 6 = 6 × 1 ranks; --auto-scale-lr")
+    assert lr == 2e-3 and start.startswith("lr 0.002 as given (global batch 6 = 6 × 1 rank; --auto-scale-lr")
     assert "; no warm-up;" in start
     lr, start = lr_used("--auto-scale-lr")
     assert lr == pytest.approx(2e-3 * 6 / 128) and start.startswith(

@@ -23,7 +23,7 @@ import pytest
 
 from core.zoo import lookup
 from tests.support.helpers import ROOT
-from tests.support.sandbox import as_nobody, on_read_only_mount, require_nobody
+from tests.support.sandbox import on_read_only_mount, unprivileged
 from tests.support.weights import WeightsServer, yolox_zip_bytes
 
 NANO = lookup("yolox-nano")
@@ -87,7 +87,6 @@ def cached_nano(cache: Path, mirror: WeightsServer) -> None:
 
 
 def test_a_read_only_cache_folder_is_one_line_for_an_unprivileged_user(world_readable_dir, mirror):
-    require_nobody()
     cache = world_readable_dir
     cached_nano(cache, mirror)
     (cache / "import-me.zip").write_bytes(yolox_zip_bytes())
@@ -99,15 +98,15 @@ def test_a_read_only_cache_folder_is_one_line_for_an_unprivileged_user(world_rea
     env = weights_env(cache, mirror)
     mirror.serve(W32.file_name, b"never fetched")
 
-    get = run(as_nobody(weights_command("get", "hrnet-w32")), env)
+    get = run(unprivileged(weights_command("get", "hrnet-w32")), env)
     one_error_line(get, "cannot download hrnet-w32", "Permission denied", "POSE_WEIGHTS_DIR")
     assert mirror.count(W32.file_name) == 0  # refused before the first request, not retried
-    imported = run(as_nobody(weights_command("import", "hrnet-w32", cache / "import-me.zip")), env)
+    imported = run(unprivileged(weights_command("import", "hrnet-w32", cache / "import-me.zip")), env)
     one_error_line(imported, "cannot import", "Permission denied")
-    removed = run(as_nobody(weights_command("remove", "yolox-nano")), env)
+    removed = run(unprivileged(weights_command("remove", "yolox-nano")), env)
     one_error_line(removed, "cannot remove yolox-nano", "Permission denied")
     # What is cached is still served: reading needs no write access.
-    verified = run(as_nobody(weights_command("verify", "yolox-nano")), env)
+    verified = run(unprivileged(weights_command("verify", "yolox-nano")), env)
     assert verified.returncode == 0 and "yolox-nano: ok" in verified.stdout, verified.stderr
     assert tree(cache) == before
 

@@ -18,6 +18,7 @@ from core.model.checkpoint import (
     save_checkpoint,
 )
 from core.model.hrnet import build_model
+from tests.support.helpers import run_track
 from tests.support.reference_hrnet import randomize_weights
 
 torch.set_num_threads(2)
@@ -233,6 +234,25 @@ def test_nan_or_infinite_weights_are_refused_at_load(tmp_path, value):
         in message
     )
     assert "diverged" in message
+
+
+def test_track_refuses_a_diverged_checkpoint_before_any_video(tmp_path, shared_data):
+    """Once at load, in one line, instead of "keypoints contain NaN" for every video of the batch."""
+    state = build_model(width=8, input_size=SMALL).state_dict()
+    state["final_layer.bias"][3] = float("inf")
+    torch.save(state, tmp_path / "diverged.pth")
+    out = tmp_path / "out"
+    video = shared_data / "video" / "street.mp4"
+    done = run_track(
+        "--source", video, "--out", out, "--checkpoint", tmp_path / "diverged.pth", "--no-progress"
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: {tmp_path / 'diverged.pth'} holds NaN or infinite"
+    )
+    assert "e.g. final_layer.bias" in errors[0]
+    assert not out.exists()
 
 
 def test_architecture_mismatch_says_what_the_file_looks_like(tmp_path):
