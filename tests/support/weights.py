@@ -2,7 +2,8 @@
 registry entries that point at it, and generated files in every registry format.
 
 The server serves named byte strings, honours `Range: bytes=N-` with 206 (unless told not to), and
-can misbehave on purpose: cut a body short, stall mid-body, or answer 404. It counts requests and
+can misbehave on purpose: cut a body short, stall mid-body (for a time, or until the test says), or
+answer 404. It counts requests and
 keeps the Range and Authorization headers it saw, so tests can prove a cache hit made no request, a
 retry resumed, and a mirror's credentials were sent.
 """
@@ -30,6 +31,7 @@ from core.zoo import ZooEntry
 class Behaviour:
     truncate_times: int = 0  # this many responses stop after half the body (the connection closes)
     stall_seconds: float = 0.0  # after the first half of the body, sleep this long
+    hold: threading.Event | None = None  # after the first half of the body, wait (at most 120 s) for this
     ranges: bool = True  # honour Range requests with 206
     status: int = 200  # e.g. 404
 
@@ -76,11 +78,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        if rule.stall_seconds:
+        if rule.stall_seconds or rule.hold is not None:
             self.wfile.write(part[:half])
             self.wfile.flush()
             time.sleep(rule.stall_seconds)
-        self.wfile.write(part[half:] if rule.stall_seconds else part)
+            if rule.hold is not None:
+                rule.hold.wait(120)
+            part = part[half:]
+        self.wfile.write(part)
 
 
 class WeightsServer:

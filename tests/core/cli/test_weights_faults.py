@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import select
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
@@ -161,27 +164,31 @@ def test_a_file_where_a_cache_folder_should_be_is_one_line(tmp_path, mirror, whe
 
 def test_two_first_uses_of_one_model_at_once_download_it_once_and_both_succeed(tmp_path, mirror):
     """The app and `track` (or sharded jobs) asking for the same model on first use: the second waits
-    for the first one's download and uses its file."""
-    body = yolox_zip_bytes()
-    mirror.serve(NANO.file_name, body, stall_seconds=2.0)  # half the file, a pause, the rest
+    for the first one's download and uses its file. The mirror holds the first download half-way
+    until the second process says it is waiting, so the two really overlap however slow the machine."""
+    body, hold = yolox_zip_bytes(), threading.Event()
+    mirror.serve(NANO.file_name, body, hold=hold)
     env = weights_env(tmp_path, mirror)
-    processes = [
-        subprocess.Popen(
-            weights_command("get", "yolox-nano"),
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    outputs = [process.communicate(timeout=120) for process in processes]
-    for process, (out, err) in zip(processes, outputs, strict=True):
+
+    def start() -> subprocess.Popen:
+        command = weights_command("get", "yolox-nano")
+        return subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=PIPE, stderr=PIPE)
+
+    first = start()
+    deadline = time.monotonic() + 120
+    while mirror.count(NANO.file_name) == 0:  # the first one is downloading
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    second = start()
+    ready, _, _ = select.select([second.stderr], [], [], 120)
+    waiting = second.stderr.readline() if ready else ""
+    hold.set()
+    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    assert waiting == "yolox-nano: another process is downloading it; waiting for it to finish\n"
+    for process, (out, err) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0 and "Traceback" not in err, err
         assert "verified" in out
     assert mirror.count(NANO.file_name) == 1
-    assert any("another process is downloading it" in err for _, err in outputs)
     entry_folder = tmp_path / "weights" / NANO.name
     assert sorted(p.name for p in entry_folder.iterdir()) == [NANO.file_name, NANO.file_name + ".sha256"]
     assert (entry_folder / NANO.file_name).read_bytes() == body
