@@ -4,8 +4,10 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+from app import APP_NAME
 from core.cli.options import (
     CommandParser,
     add_detection_arguments,
@@ -35,6 +37,19 @@ def build_parser(command: str = "gui") -> argparse.ArgumentParser:
     add_detection_arguments(parser)
     parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
     parser.add_argument("--record-dir", default="recordings", help="folder for recordings and snapshots")
+    parser.add_argument(
+        "--events",
+        type=Path,
+        metavar="FILE",
+        help="append each source's events (opened, first frame on screen, lost, reconnected, ended) and "
+        "its numbers once a second to FILE as JSON lines",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="start recording at once (annotated video + JSONL per source into --record-dir); it ends "
+        "with Record, closing the window, Ctrl+Q, Ctrl-C or SIGTERM, the files complete each time",
+    )
     return parser
 
 
@@ -81,38 +96,99 @@ def require_display(find_library=None) -> None:
 
 def main(argv: list[str], command: str = "gui") -> int:
     args = build_parser(command).parse_args(argv)
-    notes: list[str] = []
-    apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
-    config = pipeline_config_from_args(args)  # every option checked as `track` checks it, before a window
-    require_display()
-    for line in notes:
-        print(line, file=sys.stderr)
+    # Something on screen at once: checking the options imports torch, and building the window and
+    # loading the model take seconds more. Without a usable display the options are checked first.
+    splash = Splash() if display_usable() else None
+    try:
+        notes: list[str] = []
+        if splash is not None:
+            splash.say("checking the options…")
+        apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
+        config = pipeline_config_from_args(args)  # every option checked as `track` checks it
+        style = draw_style_from_args(args)
+        require_display()
+        for line in notes:
+            print(line, file=sys.stderr)
+        splash = splash or Splash()
+        splash.say("building the window…")
+        from app.window import MainWindow, WindowOptions
 
-    from PyQt6.QtCore import Qt, QTimer
-    from PyQt6.QtWidgets import QApplication, QLabel
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])  # our options are parsed already
-    app.setApplicationName("Attention-HRNet Pose Tracker")
-    # Something on screen at once: importing torch and building the window take seconds.
-    splash = QLabel("Attention-HRNet Pose Tracker\n\nloading…")
-    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    splash.setWindowFlag(Qt.WindowType.SplashScreen)
-    splash.setStyleSheet("font-size: 16px; padding: 30px; background: #202024; color: #f0f0f0;")
-    splash.resize(420, 160)
-    splash.show()
-    app.processEvents()
-
-    from app.window import MainWindow, WindowOptions
-
-    window = MainWindow(WindowOptions(config, Path(args.record_dir), draw_style_from_args(args)))
+        window = MainWindow(WindowOptions(config, Path(args.record_dir), style, args.events))
+    except BaseException:
+        if splash is not None:
+            splash.close()
+        raise
     window.show()
     splash.close()
     if args.source:
         window.open_sources(args.source)
-    # Ctrl-C in the terminal closes the window the normal way (recordings are finalised). Python
-    # handles signals only when it runs, so a timer gives it a moment several times a second.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    if args.record:
+        window.toggle_recording()
+    return run_until_closed(window)
+
+
+def display_usable() -> bool:
+    try:
+        require_display()
+    except UserError:
+        return False
+    return True
+
+
+class Splash:
+    """The app's name on screen within a moment of starting, painted before anything slow runs."""
+
+    def __init__(self) -> None:
+        from PyQt6.QtCore import Qt
+        from PyQt6.QtGui import QColor, QPainter, QPixmap
+        from PyQt6.QtWidgets import QApplication, QSplashScreen
+
+        self.app = QApplication.instance() or QApplication(sys.argv[:1])  # our options are parsed
+        self.app.setApplicationName(APP_NAME)
+        pixmap = QPixmap(460, 170)
+        pixmap.fill(QColor("#202024"))
+        painter = QPainter(pixmap)
+        font = painter.font()
+        font.setPixelSize(22)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor("#f0f0f0"))
+        painter.drawText(pixmap.rect().adjusted(0, 30, 0, -70), Qt.AlignmentFlag.AlignCenter, APP_NAME)
+        painter.end()
+        self.widget = QSplashScreen(pixmap)
+        self.widget.show()
+        self.say("starting…")
+        deadline = time.monotonic() + 1.0  # mapped is not painted: wait for the screen to show it
+        while not self.widget.windowHandle().isExposed() and time.monotonic() < deadline:
+            self.app.processEvents()
+            time.sleep(0.01)
+        self.widget.repaint()  # QSplashScreen.repaint also processes events: painted now
+
+    def say(self, text: str) -> None:
+        from PyQt6.QtCore import Qt
+        from PyQt6.QtGui import QColor
+
+        alignment = Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter
+        self.widget.showMessage(f"{text}\n", alignment, QColor("#c8c8d0"))
+        self.widget.repaint()
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+def run_until_closed(window) -> int:
+    """The event loop; Ctrl-C in the terminal and SIGTERM (a service manager, `kill`) close the
+    window the normal way, so a recording in progress is finalised. Python handles signals only when
+    it runs, so a timer gives it a moment several times a second."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    def close(*_) -> None:
+        window.close()
+
+    signal.signal(signal.SIGINT, close)
+    signal.signal(signal.SIGTERM, close)
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(200)
-    return app.exec()
+    return QApplication.instance().exec()

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -72,6 +73,15 @@ def _row(stretched: QWidget, *buttons: QWidget) -> QHBoxLayout:
     return row
 
 
+def _shared(*widgets: QWidget, stretch: tuple[int, ...]) -> QHBoxLayout:
+    """Several controls side by side in one form row, sharing its width by `stretch`."""
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    for widget, factor in zip(widgets, stretch, strict=True):
+        row.addWidget(widget, factor)
+    return row
+
+
 def _select(combo: QComboBox, text: str) -> None:
     """Show `text` in the combo (a listed choice's text or its data, e.g. a registry name; added when
     it is neither) without emitting signals."""
@@ -99,6 +109,23 @@ def backend_choices() -> list[tuple[str, str | None]]:
     return choices
 
 
+def precision_choices(backend: str, device: str) -> list[tuple[str, str | None]]:
+    """(precision, why the backend cannot compute in it on the device or None), "auto" first."""
+    from core.runtime import PRECISIONS, resolve_device, supported_precisions
+
+    if backend == "auto":
+        return [("auto", None), *((name, None) for name in PRECISIONS)]
+    try:
+        resolved = resolve_device(device)
+        supported = supported_precisions(backend, resolved)
+    except Exception as error:
+        return [("auto", None), *((name, one_line(error)) for name in PRECISIONS)]
+    return [("auto", None)] + [
+        (name, None if name in supported else f"{backend} cannot compute in {name} on {resolved.type}")
+        for name in PRECISIONS
+    ]
+
+
 def device_choices() -> list[str]:
     import torch
 
@@ -109,9 +136,11 @@ def device_choices() -> list[str]:
 
 
 class ModelPanel(QGroupBox, ZooChoosers):
-    """Checkpoint, attention preset, width, input size, backend, device, detector, interval, flip."""
+    """Checkpoint, attention preset, width, input size, backend, precision, device, detector,
+    interval, flip; while a new model is built, what and for how long, with Cancel."""
 
     changed = pyqtSignal(str, object)  # PipelineConfig field, new value
+    cancel_build = pyqtSignal()  # give up the model being built
 
     def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
@@ -121,21 +150,28 @@ class ModelPanel(QGroupBox, ZooChoosers):
         detector_row = self._build_detection()
         self._build_zoo_choosers()
 
+        # Two or three controls a row: the whole panel fits a 1280×800 screen without scrolling.
+        self.zoo_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.zoo_model.setMinimumContentsLength(10)
+        for combo in (self.zoo_model, self.detector):  # long entry names: a wider list, a narrow box
+            combo.view().setMinimumWidth(420)
+        small = (self.preset, self.width_box, self.input_size, self.backend, self.precision, self.device)
+        for combo in small:
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(4)
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Weights", self.zoo_model)
         form.addRow("Checkpoint", checkpoint_row)
-        form.addRow("Preset", self.preset)
-        form.addRow("Width", self.width_box)
-        form.addRow("Input", self.input_size)
-        form.addRow("Backend", self.backend)
-        form.addRow("Device", self.device)
+        form.addRow("Network", _shared(self.preset, self.width_box, self.input_size, stretch=(2, 1, 2)))
+        form.addRow("Backend", _shared(self.backend, QLabel("in"), self.precision, stretch=(3, 0, 2)))
+        form.addRow("Device", _shared(self.device, self.flip, stretch=(3, 2)))
         form.addRow("Running", self.running)
         form.addRow("Detector", detector_row)
         form.addRow("Detect every", self.interval)
-        form.addRow("", self.flip)
         form.addRow(self.download_status)
         form.addRow(self.download_bar)
+        self._build_build_row(form)
         self.show_config(config)
 
     def _build_checkpoint(self) -> QHBoxLayout:
@@ -157,17 +193,20 @@ class ModelPanel(QGroupBox, ZooChoosers):
         from core.model import PRESETS
 
         self.preset = _combo(list(PRESETS))
-        self.preset.setToolTip("Attention modules (paper Table I); 'paper' = Sub-1 + Stage-1")
+        self.preset.setToolTip("Attention preset: modules of paper Table I; 'paper' = Sub-1 + Stage-1")
         self.preset.currentTextChanged.connect(lambda text: self.changed.emit("preset", text))
         self.width_box = _combo([f"W{w}" for w in WIDTHS])
+        self.width_box.setToolTip("HRNet width: W32 is about 2.5× faster than W48")
         self.width_box.currentTextChanged.connect(lambda text: self.changed.emit("width", int(text[1:])))
         self.input_size = _combo([f"{w}x{h}" for w, h in INPUT_SIZES])
+        self.input_size.setToolTip("Input size of the pose model (width x height of each person crop)")
         self.input_size.currentTextChanged.connect(self._input_size_changed)
 
     def _build_runtime(self) -> None:
-        """Backend (the ones that cannot run here are listed, disabled, with the reason), device, and
-        what actually runs."""
+        """Backend (the ones that cannot run here are listed, disabled, with the reason), precision
+        (likewise for the chosen backend), device, and what actually runs."""
         self.backend = QComboBox()
+        self.backend.setToolTip("Inference backend")
         for name, reason in backend_choices():
             self.backend.addItem(name)
             if reason:
@@ -175,6 +214,10 @@ class ModelPanel(QGroupBox, ZooChoosers):
                 item.setEnabled(False)
                 item.setToolTip(f"unavailable: {reason}")
         self.backend.currentTextChanged.connect(lambda text: self.changed.emit("backend", text))
+        self.precision = QComboBox()
+        self.precision.addItems([name for name, _ in precision_choices("auto", "auto")])
+        self.precision.setToolTip("Precision the pose model computes in; auto: the backend's fastest")
+        self.precision.currentTextChanged.connect(lambda text: self.changed.emit("precision", text))
         self.running = QLabel("–")
         self.running.setToolTip("Backend, precision and device actually in use")
         self.device = _combo(device_choices())
@@ -229,6 +272,8 @@ class ModelPanel(QGroupBox, ZooChoosers):
             widget.setToolTip("" if untrained else "set by the checkpoint")
         _select(self.backend, config.backend)
         _select(self.device, config.device)
+        self._offer_precisions(config.backend, config.device)
+        _select(self.precision, config.precision)
         _select(self.detector, config.detector)
         with QSignalBlocker(self.zoo_model):
             name = str(config.checkpoint) if zoo_lookup(config.checkpoint, "pose") else None
@@ -237,6 +282,44 @@ class ModelPanel(QGroupBox, ZooChoosers):
             self.interval.setValue(config.interval)
             self.interval.setSuffix(" frame" if config.interval == 1 else " frames")
             self.flip.setChecked(config.flip)
+
+    def _build_build_row(self, form: QFormLayout) -> None:
+        """While a new model is built: what, for how long, and Cancel; hidden otherwise."""
+        self.build_status = QLabel("")
+        self.build_status.setWordWrap(True)
+        self.build_bar = QProgressBar()
+        self.build_bar.setRange(0, 0)  # no step count to give: busy, with the elapsed time beside
+        self.build_bar.setTextVisible(False)
+        self.build_bar.setMaximumHeight(12)
+        self.build_cancel = QPushButton("Cancel")
+        self.build_cancel.setToolTip("Give up building: the model that runs now stays")
+        self.build_cancel.clicked.connect(self.cancel_build.emit)
+        self._build_row = QWidget()
+        row = QHBoxLayout(self._build_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.build_bar, 1)
+        row.addWidget(self.build_cancel)
+        form.addRow(self.build_status)
+        form.addRow(self._build_row)
+        self.show_build(None)
+
+    def show_build(self, status: tuple[str, float] | None) -> None:
+        """(what is being built, seconds so far) from the worker, or None when nothing is."""
+        for widget in (self.build_status, self._build_row):
+            widget.setVisible(status is not None)
+        if status is not None:
+            what, seconds = status
+            minutes, rest = divmod(int(seconds), 60)
+            self.build_status.setText(f"Building {what}… {minutes}:{rest:02d}")
+
+    def _offer_precisions(self, backend: str, device: str) -> None:
+        """Precisions the backend cannot compute in on the device are shown disabled, with why."""
+        model = self.precision.model()
+        for index, (name, reason) in enumerate(precision_choices(backend, device)):
+            item = model.item(index)
+            if item is not None and item.text() == name:
+                item.setEnabled(reason is None)
+                item.setToolTip(f"unavailable: {reason}" if reason else "")
 
     def _input_size_changed(self, text: str) -> None:
         width, height = (int(v) for v in text.split("x"))
@@ -268,14 +351,15 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-class DisplayPanel(QGroupBox):
+class DisplayPanel(QWidget):
     """How results are drawn (core.video.DrawStyle): the keypoint score below which a joint (and its
-    limbs) is hidden. A change applies from the next frame on; no model is touched."""
+    limbs) is hidden. A change applies from the next frame on; no model is touched. One row, no
+    group of its own: the whole panel fits a 1280×800 screen."""
 
     changed = pyqtSignal(object)  # the new DrawStyle
 
     def __init__(self, style: DrawStyle, parent: QWidget | None = None) -> None:
-        super().__init__("Display", parent)
+        super().__init__(parent)
         self._style = style
         self.kpt_threshold = QDoubleSpinBox()
         self.kpt_threshold.setRange(0.0, 1.0)
@@ -288,7 +372,8 @@ class DisplayPanel(QGroupBox):
             lambda value: self._set_style(replace(self._style, kpt_threshold=value))
         )
         form = QFormLayout(self)
-        form.addRow("Joints above", self.kpt_threshold)
+        form.setContentsMargins(12, 0, 12, 0)
+        form.addRow("Draw joints scored above", self.kpt_threshold)
         self.show_style(style)
 
     def show_style(self, style: DrawStyle) -> None:
@@ -313,28 +398,39 @@ class StatsPanel(QGroupBox):
         self.source = QComboBox()
         self.source.setToolTip("Source whose statistics are shown")
         self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.source.setMinimumContentsLength(12)
+        self.source.setMinimumContentsLength(8)
+        self.source.view().setMinimumWidth(360)  # the list shows whole names, the box what fits
         self.fps = QLabel("–")
         font = self.fps.font()
         font.setPointSize(font.pointSize() + 8)
         font.setBold(True)
         self.fps.setFont(font)
-        self.values = {name: QLabel("–") for name in ("people", "tracks", "frames", "dropped")}
+        self.values = {name: QLabel("–") for name in ("people", "tracks", "frames", "dropped", "age")}
+        # Two numbers a row, the source chooser beside the FPS: the panel fits a 1280×800 screen.
         numbers = QGridLayout()
         numbers.addWidget(QLabel("FPS"), 0, 0)
-        numbers.addWidget(self.fps, 0, 1, 1, 3)
+        numbers.addWidget(self.fps, 0, 1)
+        numbers.addWidget(self.source, 0, 2, 1, 2)
         labels = {
-            "people": "People now / mean",
+            "people": "People",
             "tracks": "Track IDs",
             "frames": "Frames",
             "dropped": "Dropped",
+            "age": "Last frame",
         }
-        for row, (key, label) in enumerate(labels.items(), start=1):
-            numbers.addWidget(QLabel(label), row, 0)
-            numbers.addWidget(self.values[key], row, 1, 1, 3, Qt.AlignmentFlag.AlignRight)
+        self.values["age"].setToolTip("Time since the source delivered its newest frame (capture)")
+        self.values["people"].setToolTip("People in the newest frame (the mean over every frame)")
+        for index, (key, label) in enumerate(labels.items()):
+            row, column = 1 + index // 2, 2 * (index % 2)
+            numbers.addWidget(QLabel(label), row, column)
+            numbers.addWidget(self.values[key], row, column + 1, Qt.AlignmentFlag.AlignRight)
+        numbers.setColumnStretch(1, 1)
+        numbers.setColumnStretch(3, 1)
+        numbers.setHorizontalSpacing(10)
 
         self.table = QTableWidget(len(self.ROWS), 2)
-        self.table.setHorizontalHeaderLabels(["p50 ms", "p95 ms"])
+        self.table.setHorizontalHeaderLabels(["latency p50 ms", "p95 ms"])
+        self.table.setToolTip("Latency per stage; on screen: from capture to the paint that shows the frame")
         self.table.setVerticalHeaderLabels(list(self.ROWS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -351,14 +447,19 @@ class StatsPanel(QGroupBox):
         self.table.setFixedHeight(height)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.source)
         layout.addLayout(numbers)
-        layout.addWidget(QLabel("Latency per stage"))
         layout.addWidget(self.table)
 
-    def show_stats(self, stats: dict, finished: set[str] = frozenset(), screen: dict | None = None) -> None:
+    def show_stats(
+        self,
+        stats: dict,
+        finished: set[str] = frozenset(),
+        screen: dict | None = None,
+        health: dict | None = None,
+    ) -> None:
         """Refresh from {source key: SourceStats} of the sources shown now (the others leave);
-        `finished` ones are marked so; `screen` maps keys to their capture→paint LatencyWindow."""
+        `finished` ones are marked so; `screen` maps keys to their capture→paint LatencyWindow,
+        `health` to their app.worker.SourceHealth (time since the last captured frame)."""
         keys = list(stats)
         labels = [f"{key} (finished)" if key in finished else key for key in keys]
         current = self.source.currentData()
@@ -378,10 +479,13 @@ class StatsPanel(QGroupBox):
             return
         latency = (screen or {}).get(key)
         self.fps.setText(f"{snapshot.fps:.1f}")
-        self.values["people"].setText(f"{snapshot.people_last} / {snapshot.people:.1f}")
+        self.values["people"].setText(f"{snapshot.people_last} ({snapshot.people:.1f})")
         self.values["tracks"].setText(str(snapshot.tracks))
         self.values["frames"].setText(str(snapshot.frames))
         self.values["dropped"].setText(str(snapshot.dropped))
+        source = (health or {}).get(key)
+        age = None if source is None or key in finished else source.last_frame_age
+        self.values["age"].setText("–" if age is None else f"{age:.1f} s ago")
         for row, name in enumerate(self.ROWS):
             if name == self.SCREEN:
                 p50, p95 = (None, None) if latency is None else (latency.p50, latency.p95)

@@ -7,9 +7,11 @@ so a recording is either complete or absent.
 
 The video is stamped by wall time: it plays at a fixed rate (the source's, or DEFAULT_FPS) and each
 frame is written as often as the wall time since the previous one fills (or not at all when frames
-come faster), so 6 s recorded play 6 s, however fast the pipeline ran. The JSONL keeps every frame
-with its own time. Recorded frames have the HUD burned in (ID tags, FPS, the untrained banner),
-since a file has no screen to paint it on.
+come faster), from the moment recording started (for a source that joins later, its first frame) to
+the moment it stopped, the last frame held until then: 9 s recorded play 9 s, at 25 FPS or at 0.4
+(issue 20: 8.9 s became 5.5 s at 0.46 FPS). The JSONL keeps every frame with its own time.
+Recorded frames have the HUD burned in (ID tags, FPS, the untrained banner), since a file has no
+screen to paint it on.
 """
 
 from __future__ import annotations
@@ -40,11 +42,22 @@ def file_stem(name: str) -> str:
 class Recorder:
     """One recording session into `folder`; `write` is called for every frame of every source."""
 
-    def __init__(self, folder: Path, weights: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        weights: str,
+        clock: Callable[[], float] = time.monotonic,
+        present: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        """`present`: the sources running when recording starts; their videos start now, those
+        of sources that join later at their first frame."""
         self.folder = folder
         self.weights = weights  # "trained" | "untrained", written into the JSONL header
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
         self._clock = clock
+        self.started = clock()
+        self._present = set(present)
+        self._closed = False
         self._sinks: dict[str, list] = {}
         self._clips: dict[str, _Clip] = {}  # the video of each source, stamped by wall time
         self._finished: set[str] = set()  # sources whose files are closed (they left or ended)
@@ -55,7 +68,7 @@ class Recorder:
     def write(self, key: str, frame, tracks: list, image: np.ndarray, fps: float | None) -> None:
         """Append one frame of source `key`; raises on failure after aborting every file."""
         with self._lock:
-            if self.failed or key in self._finished:
+            if self.failed or self._closed or key in self._finished:
                 return
             try:
                 sinks = self._sinks.get(key)
@@ -63,9 +76,11 @@ class Recorder:
                     sinks = self._sinks[key] = self._open(key, image, fps)
                 video, data = sinks
                 data.write(frame, tracks, image)
-                repeats = self._clips[key].repeats(self._clock())
+                clip = self._clips[key]
+                repeats = clip.repeats(self._clock())
                 if repeats:
                     shown = burn_hud(image.copy(), tracks, frame.fps, self.weights == "trained")
+                    clip.last = (frame, tracks, shown)
                     for _ in range(repeats):
                         video.write(frame, tracks, shown)
             except Exception:
@@ -77,6 +92,9 @@ class Recorder:
         """Sources that left or ended: close their files now, keep recording the others."""
         with self._lock:
             self._finished.update(keys)
+            if not self.failed:
+                with contextlib.suppress(Exception):
+                    self._hold_last_frames(keys)
             groups = [self._sinks.pop(key, []) for key in keys]
         for group in groups:
             for sink in group:
@@ -86,6 +104,10 @@ class Recorder:
     def close(self) -> str:
         """Finalise every file; returns a one-line summary for the status bar."""
         with self._lock:
+            self._closed = True  # a frame still on its way must not open a new file
+            if not self.failed:
+                with contextlib.suppress(Exception):
+                    self._hold_last_frames(list(self._sinks))
             groups, self._sinks = list(self._sinks.values()), {}
             failed = self.failed
         errors = []
@@ -104,6 +126,15 @@ class Recorder:
         names = sorted(p.name for p in self._paths)
         return f"saved {', '.join(names)} in {self.folder}" if names else "nothing recorded"
 
+    def _hold_last_frames(self, keys: list[str]) -> None:
+        """Fill each video up to now with its last frame: it ends when the recording did."""
+        now = self._clock()
+        for key in keys:
+            clip, sinks = self._clips.get(key), self._sinks.get(key)
+            if clip is not None and sinks and clip.last is not None:
+                for _ in range(clip.padding(now)):
+                    sinks[0].write(*clip.last)
+
     def _open(self, key: str, image: np.ndarray, fps: float | None) -> list:
         from core.video import open_sinks, output_paths
 
@@ -117,7 +148,7 @@ class Recorder:
         except BaseException:
             video.abort()
             raise
-        self._clips[key] = _Clip(rate, self._clock())
+        self._clips[key] = _Clip(rate, self.started if key in self._present else self._clock())
         self._paths += output_paths(self.folder, stem, set(FORMATS)).values()
         return [video, data]
 
@@ -131,14 +162,22 @@ class Recorder:
 
 
 class _Clip:
-    """How many times to write each arriving frame so the video's length follows the wall clock."""
+    """How many times to write each arriving frame so the video's length follows the wall clock:
+    frame k of the video stands for the wall time [start + k/rate, start + (k+1)/rate)."""
 
     def __init__(self, rate: float, start: float) -> None:
         self.rate, self.start, self.written = rate, start, 0
+        self.last: tuple | None = None  # (frame, tracks, image) written last, held at the end
 
     def repeats(self, now: float) -> int:
         """Frames to write now: up to the frame due at `now` (the first frame is always written)."""
         due = int((now - self.start) * self.rate) + 1
         count = max(0, due - self.written)
+        self.written += count
+        return count
+
+    def padding(self, now: float) -> int:
+        """Frames to add at the end so the video lasts from its start to `now`."""
+        count = max(0, round((now - self.start) * self.rate) - self.written)
         self.written += count
         return count

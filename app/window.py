@@ -11,14 +11,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PyQt6.QtCore import QSignalBlocker, Qt, QTimer
+from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PyQt6.QtWidgets import (
+    QApplication,
     QComboBox,
+    QCompleter,
     QDockWidget,
     QFileDialog,
     QGridLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QScrollArea,
     QSizePolicy,
@@ -28,16 +31,17 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.panels import DisplayPanel, ModelPanel, StatsPanel
+from app import APP_NAME as APP_TITLE
+from app.events import EventLog, NoEventLog
+from app.panels import DisplayPanel, ModelPanel, StatsPanel, precision_choices
 from app.recorder import file_stem
 from app.video_view import VideoView
 from app.worker import ModelsInfo, PipelineWorker
 from core.atomic import atomic_path
 from core.pipeline import PipelineConfig
 from core.redact import redact_text, redact_url
-from core.video import DEFAULT_STYLE, DrawStyle
+from core.video import DEFAULT_STYLE, UNTRAINED_BANNER, DrawStyle
 
-APP_TITLE = "Attention-HRNet Pose Tracker"
 STATS_INTERVAL_MS = 500
 UNTRAINED_TEXT = (
     "⚠  Untrained weights: poses are meaningless. Load a trained checkpoint with Checkpoint ▸ Load… "
@@ -50,6 +54,9 @@ ERROR_COLORS = ("#ffffff", "#a4161a")
 ERROR_STYLE = f"color: {ERROR_COLORS[0]}; background: {ERROR_COLORS[1]}; font-weight: bold; padding: 1px 6px;"
 STATE_STYLE = "color: #000000; background: #ffc83d; font-weight: bold; padding: 1px 6px;"  # 13:1
 LOADING_TEXT = "Loading the model…"
+WAITING_TEXT = "Waiting for the first frame…"
+STALE_AFTER_S = 3.0  # a tile says "no new frame for N s" after this long (or 3 usual intervals)
+SLOW_RATIO, SLOW_FOR_S = 0.5, 10.0  # a camera shown below half its own rate for 10 s is pointed out
 IDLE_TEXT = "No video — open a webcam, stream or file above"
 
 
@@ -62,6 +69,7 @@ class WindowOptions:
     config: PipelineConfig
     record_dir: Path = Path("recordings")
     style: DrawStyle = DEFAULT_STYLE  # how results are drawn (draw_style_from_args)
+    events: Path | None = None  # --events: each source's events as JSON lines (app.events)
 
 
 class MainWindow(QMainWindow):
@@ -71,7 +79,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
         screen = self.screen().availableGeometry()
         self.resize(min(1440, screen.width()), min(900, screen.height()))
+        self.events = EventLog(options.events) if options.events else NoEventLog()
+        self._stats_logged = -math.inf  # when the last "stats" event was written
         self.views: dict[str, VideoView] = {}
+        self._slow_since: dict[str, float] = {}  # source -> since when it is shown far below its rate
+        self._slow_said: set[str] = set()  # sources pointed out already (once each)
         self.last_error = ""
         self._error_time = -math.inf
         self.worker = PipelineWorker(options.config, options.style)
@@ -88,6 +100,7 @@ class MainWindow(QMainWindow):
         self._stats_timer.timeout.connect(self.refresh_stats)
         self._stats_timer.start()
         self._set_running(False)
+        QApplication.instance().installEventFilter(self)  # Space, wherever the focus is (eventFilter)
 
     # ----------------------------------------------------------------------------------- layout
     def _build_source_bar(self) -> None:
@@ -106,6 +119,9 @@ class MainWindow(QMainWindow):
             "webcam index (0), rtsp:// or http(s):// URL, or a video file"
         )
         self.source_box.lineEdit().returnPressed.connect(self.open_typed)
+        # History is offered in a list as you type, never filled in: /data/cam1 must not open /data/cam10.
+        self.source_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.source_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
         bar.addWidget(self.source_box)
 
         icon = QStyle.StandardPixmap
@@ -119,8 +135,9 @@ class MainWindow(QMainWindow):
         self.add_action = action(bar, "Add", None, "Show this source beside the others", self.add_typed, "+")
         self.stop_action = action(bar, "Stop", "Ctrl+.", "Stop every source", self.stop, icon.SP_MediaStop)
         bar.addSeparator()
+        # Space is no QAction shortcut: a focused text field would take it as text (eventFilter).
         self.pause_action = action(
-            bar, "Pause", "Space", "Pause / resume", self.toggle_pause, icon.SP_MediaPause
+            bar, "Pause", None, "Pause / resume (Space)", self.toggle_pause, icon.SP_MediaPause
         )
         self.pause_action.setCheckable(True)
         self.snapshot_action = action(
@@ -167,6 +184,7 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         layout.addWidget(self.banner)
         self.grid_host = QWidget()
+        self.grid_host.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click on the video takes the keyboard
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(2, 2, 2, 2)
         self.grid.setSpacing(2)
@@ -180,6 +198,7 @@ class MainWindow(QMainWindow):
     def _build_side_panel(self, config: PipelineConfig) -> None:
         self.model_panel = ModelPanel(config)
         self.model_panel.changed.connect(self._model_changed)
+        self.model_panel.cancel_build.connect(self.worker.cancel_build)
         self.display_panel = DisplayPanel(self.options.style)
         self.display_panel.changed.connect(self._style_changed)
         self.stats_panel = StatsPanel()
@@ -207,8 +226,9 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel()
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.busy_label = QLabel(LOADING_TEXT)
-        self.record_label = QLabel()
+        self.record_label = QLabel("● REC")
         self.record_label.setStyleSheet(ERROR_STYLE)
+        self.record_label.setVisible(False)  # an empty label would still paint its red padding
         status = self.statusBar()
         status.addWidget(self.status_label, 1)
         status.addPermanentWidget(self.busy_label)
@@ -249,11 +269,14 @@ class MainWindow(QMainWindow):
                     self.source_box.removeItem(index)
                 self.source_box.insertItem(0, shown, spec)
             self.source_box.setCurrentIndex(0)
+        self.source_box.lineEdit().setModified(False)  # what it shows is open: Space pauses again
+        self.grid_host.setFocus()  # the keyboard goes to the video, not on typing into the field
         names = ", ".join(redact_text(s) for s in specs)
         self.show_message(f"connecting to {names}…")
         if not self.views:
             self._placeholder.set_message(f"Connecting to {names}…")
         self.stop_action.setEnabled(True)  # Stop cancels a pending connect
+        self.events.write("open", specs=[redact_text(s) for s in specs], add=add)
         self.worker.open_sources(specs, add=add)
 
     def open_typed(self) -> None:
@@ -282,10 +305,14 @@ class MainWindow(QMainWindow):
             self.worker.pause()
             self.show_message("paused — Space resumes")
         self._show_paused(self.worker.paused)
+        self.events.write("paused", on=self.worker.paused)
 
     def snapshot(self) -> list[Path]:
-        """Save each view's current (annotated) frame as PNG, atomically; returns the paths."""
-        shown = [(key, view.image()) for key, view in self.views.items() if view.image() is not None]
+        """Save what each view shows (its frame at full resolution with the HUD and, for untrained
+        weights, the banner) as PNG, atomically; returns the paths."""
+        banner = UNTRAINED_BANNER if self.banner.isVisible() else ""
+        pictures = [(key, view.snapshot(banner)) for key, view in self.views.items()]
+        shown = [(key, picture) for key, picture in pictures if picture is not None]
         if not shown:
             self.show_error("nothing to save yet")
             return []
@@ -314,14 +341,78 @@ class MainWindow(QMainWindow):
             self.show_message(f"recordings and snapshots go to {folder}")
 
     def refresh_stats(self) -> None:
-        """One snapshot per source feeds the panel and each view's FPS: they always agree."""
+        """One snapshot per source feeds the panel and each view's FPS: they always agree. Each
+        tile says how fresh its picture is, a reconnecting stream counts down to its next try, and
+        a camera far slower on screen than its own rate is pointed out once."""
         stats = self.worker.stats()
         finished = self.worker.finished()
+        health = self.worker.health()
         screen = {key: view.latency for key, view in self.views.items()}
-        self.stats_panel.show_stats(stats, finished, screen)
+        self.stats_panel.show_stats(stats, finished, screen, health)
+        self.model_panel.show_build(self.worker.build_status())
+        now, paused = time.monotonic(), self.worker.paused
         for key, view in self.views.items():
             snapshot = stats.get(key)
             view.set_fps(snapshot.fps if snapshot is not None else None)
+            message, notice = tile_texts(view, snapshot, now, paused or key in finished)
+            view.set_message(message or view.message())
+            view.set_notice(notice)
+            state = health[key].state if key in health else None
+            if state is not None and state.phase == "reconnecting" and view.stale():
+                view.set_badge(capitalized(state.describe()), stale=True)  # the countdown counts
+        self._point_out_slow_sources(stats, health, now)
+        self._log_events(stats, health, now)
+
+    def _log_events(self, stats: dict, health: dict, now: float) -> None:
+        """First frames on screen as they happen; every source's numbers once a second."""
+        for key, view in self.views.items():
+            if view.first_painted_at is not None and not view.first_logged:
+                view.first_logged = True
+                after = round(view.first_painted_at - view.created, 3)
+                self.events.write(
+                    "first_frame", source=key, after_s=after, at=round(view.first_painted_at, 3)
+                )
+        if now - self._stats_logged < 1.0 or not stats:
+            return
+        self._stats_logged = now
+        numbers = {}
+        for key, snapshot in stats.items():
+            view, source = self.views.get(key), health.get(key)
+            numbers[key] = {
+                "fps": round(snapshot.fps, 2),
+                "frames": snapshot.frames,
+                "dropped": snapshot.dropped,
+                "age_s": None
+                if source is None or source.last_frame_age is None
+                else round(source.last_frame_age, 2),
+                "tile_age_s": None
+                if view is None or view.last_image_at is None
+                else round(now - view.last_image_at, 2),
+            }
+        self.events.write("stats", sources=numbers)
+
+    def _point_out_slow_sources(self, stats: dict, health: dict, now: float) -> None:
+        """Once per source: a camera shown far below its own frame rate for a while, and what to try."""
+        for key, snapshot in stats.items():
+            source = health.get(key)
+            slow = (
+                source is not None
+                and source.live
+                and source.rate
+                and snapshot.frames > 0
+                and snapshot.fps < SLOW_RATIO * source.rate
+                and not self.worker.paused
+            )
+            if not slow:
+                self._slow_since.pop(key, None)
+                continue
+            since = self._slow_since.setdefault(key, now)
+            if now - since >= SLOW_FOR_S and key not in self._slow_said:
+                self._slow_said.add(key)
+                self.show_message(
+                    f"{key}: {snapshot.fps:.1f} FPS on screen of the camera's {source.rate:.0f}: "
+                    f"the model cannot keep up — try {lighter_settings(self.options.config)}"
+                )
 
     # ------------------------------------------------------------------------------ worker signals
     def _show_frame(self, key: str) -> None:
@@ -332,14 +423,19 @@ class MainWindow(QMainWindow):
         if shown is not None:
             view.set_image(shown.image, shown.captured, shown.tags)
 
-    def _sources_changed(self, keys: list[str]) -> None:
+    def _sources_changed(self, keys: list[str], fresh: list[str]) -> None:
+        """`keys` run now; `fresh` ones were opened just now (a source opened again gets a new tile)."""
         for view in self.views.values():
             self.grid.removeWidget(view)
-        for key in [k for k in self.views if k not in keys]:
+        for key in [k for k in self.views if k not in keys or k in fresh]:
             self.views.pop(key).deleteLater()
+        for key in fresh:
+            self._slow_since.pop(key, None)
+            self._slow_said.discard(key)
         for key in keys:
             if key not in self.views:
                 self.views[key] = VideoView(key)
+                self.views[key].set_message(WAITING_TEXT)
                 self.views[key].set_badge("PAUSED" if self.worker.paused else "")
         self._placeholder.setVisible(not keys)
         if not keys:
@@ -348,6 +444,7 @@ class MainWindow(QMainWindow):
         for index, key in enumerate(keys):
             self.grid.addWidget(self.views[key], index // columns, index % columns)
             self._show_frame(key)
+        self.events.write("sources", keys=keys, fresh=fresh)
         names = ", ".join(keys)
         self.setWindowTitle(f"{names} — {APP_TITLE}" if names else APP_TITLE)
         self._set_running(bool(keys))
@@ -356,6 +453,7 @@ class MainWindow(QMainWindow):
         self.refresh_stats()
 
     def _source_ended(self, key: str, reason: str) -> None:
+        self.events.write("ended", source=key, reason=reason)
         view = self.views.get(key)
         if view is not None:
             view.set_badge("FAILED" if reason else "FINISHED", stale=bool(reason))
@@ -367,6 +465,9 @@ class MainWindow(QMainWindow):
 
     def _source_state(self, key: str, phase: str, text: str) -> None:
         """A stream's state on its view (badge; the last frame greyed while it is gone) and below."""
+        source = self.worker.health().get(key)
+        age = None if source is None or source.last_frame_age is None else round(source.last_frame_age, 2)
+        self.events.write("state", source=key, phase=phase, text=text, age_s=age)
         view = self.views.get(key)
         if view is None or phase in ("ended", "failed"):  # _source_ended says those, once complete
             return
@@ -404,13 +505,20 @@ class MainWindow(QMainWindow):
                 self.show_message("Open a webcam, stream or file to start.")
 
     def _recording_changed(self, recording: bool, text: str) -> None:
+        self.events.write("recording", on=recording, text=text)
         self.record_action.setChecked(recording)
         self.record_action.setText("Recording" if recording else "Record")
-        self.record_label.setText("● REC" if recording else "")
+        self.record_label.setVisible(recording)
         self.show_message(f"recording to {text}" if recording else text)
 
     def _model_changed(self, name: str, value) -> None:
-        self.worker.reconfigure(**{name: value})
+        changes = {name: value}
+        if name in ("backend", "device"):  # a precision the new backend cannot compute in goes back to auto
+            config = self.options.config
+            backend, device = changes.get("backend", config.backend), changes.get("device", config.device)
+            if dict(precision_choices(backend, device)).get(config.precision):
+                changes["precision"] = "auto"
+        self.worker.reconfigure(**changes)
 
     def _style_changed(self, style: DrawStyle) -> None:
         self.options.style = style
@@ -461,11 +569,71 @@ class MainWindow(QMainWindow):
     def status_text(self) -> str:
         return self.status_label.text()
 
+    def eventFilter(self, watched, event) -> bool:
+        """Space pauses and resumes from anywhere in the window, except in a text field the user is
+        typing into (a path may hold a space); installed on the application, so it sees the key
+        before the focused widget does."""
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            and isinstance(watched, QWidget)
+            and watched.window() is self
+            and not typing_in(watched)
+        ):
+            if not event.isAutoRepeat():
+                self.toggle_pause()
+            return True
+        return super().eventFilter(watched, event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        QApplication.instance().removeEventFilter(self)
         self._stats_timer.stop()
+        self.events.write("closed")
         self.hide()  # at once; finishing a model load and joining threads may take a moment
         self.worker.shutdown()
         event.accept()
+
+
+def tile_texts(view: VideoView, snapshot, now: float, resting: bool) -> tuple[str, str]:
+    """(what an empty tile says, the notice over a picture) for a source's tile: it waits for its
+    first frame, or its newest frame is older than STALE_AFTER_S or three usual intervals.
+    `resting`: paused or finished, when an old picture is expected."""
+    if view.last_image_at is None:
+        waited = now - view.created
+        return (f"{WAITING_TEXT} ({waited:.0f} s)" if waited >= 1.0 else WAITING_TEXT), ""
+    age = now - view.last_image_at
+    usual = 1.0 / snapshot.fps if snapshot is not None and snapshot.fps > 0 else 0.0
+    if resting or age < max(STALE_AFTER_S, 3 * usual):
+        return "", ""
+    return "", f"no new frame for {age:.0f} s"
+
+
+def lighter_settings(config: PipelineConfig) -> str:
+    """What makes the pose stage faster from `config`, most effective first (at most three)."""
+    ideas = []
+    if config.flip:
+        ideas.append("the flip test off")
+    if config.width > 32:
+        ideas.append("width W32")
+    if tuple(config.input_size) != (192, 256):
+        ideas.append("input 192x256")
+    if config.preset != "baseline":
+        ideas.append("the baseline preset")
+    if config.interval < 3:
+        ideas.append("detecting every 3 frames")
+    if config.backend in ("auto", "eager", "eager-plain"):
+        ideas.append("the onnxruntime or compile backend")
+    return ", ".join(ideas[:3]) or "fewer sources in this window"
+
+
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def typing_in(widget: QWidget) -> bool:
+    """A text field whose text the user has changed since it was last set (a space is text there)."""
+    return isinstance(widget, QLineEdit) and widget.isModified() and not widget.isReadOnly()
 
 
 def glyph_icon(glyph: str, color: str, size: int = 32) -> QIcon:

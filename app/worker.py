@@ -23,11 +23,12 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
+from app.builds import SLOW_BACKENDS, ModelBuild
 from app.recorder import Recorder
 from app.video_view import Tag
 from core.errors import UserError, one_line
 from core.pipeline import (
-    MODEL_FIELDS,
+    BUILT_FIELDS,
     FrameResult,
     Pipeline,
     PipelineConfig,
@@ -65,6 +66,16 @@ class ModelsInfo:
 
 
 @dataclass(frozen=True)
+class SourceHealth:
+    """What the window shows of a source's capture beside its statistics."""
+
+    live: bool
+    rate: float | None  # the source's own frame rate (camera or container), None when unknown
+    last_frame_age: float | None  # seconds since the source captured its newest frame
+    state: object | None  # core.video.SourceState: a reconnecting stream's countdown is read from it
+
+
+@dataclass(frozen=True)
 class Shown:
     """What the view needs of one result: the picture, its HUD and when it was captured."""
 
@@ -82,7 +93,7 @@ class PipelineWorker(QObject):
     nobody (the window would say "Loading the model…" forever)."""
 
     frame_ready = pyqtSignal(str)  # source key: a new image waits in the mailbox (take_frame)
-    sources_changed = pyqtSignal(list)  # keys of the running sources, in display order
+    sources_changed = pyqtSignal(list, list)  # keys of the running sources in display order, new ones
     source_ended = pyqtSignal(str, str)  # key, reason ("" at a normal end of file)
     source_state = pyqtSignal(str, str, str)  # key, phase (core.video.SourceState), one-line text
     config_changed = pyqtSignal(object, object)  # the PipelineConfig in force, its ModelsInfo
@@ -97,6 +108,7 @@ class PipelineWorker(QObject):
     _reconfigure_requested = pyqtSignal(dict)
     _record_requested = pyqtSignal(bool, str)
     _shutdown_requested = pyqtSignal()
+    _cancel_build_requested = pyqtSignal()
 
     def __init__(self, config: PipelineConfig, style: DrawStyle = DEFAULT_STYLE) -> None:
         super().__init__()
@@ -110,6 +122,7 @@ class PipelineWorker(QObject):
         self._mailbox: dict[str, tuple[QImage, object]] = {}
         self._lock = threading.Lock()  # the mailbox, shared with the pipeline's sink thread
         self._recording: Recorder | None = None
+        self._build: ModelBuild | None = None  # a new model being built for a changed setting
         self._frames = 0
         self._shut_down = threading.Event()
 
@@ -127,6 +140,7 @@ class PipelineWorker(QObject):
         self._reconfigure_requested.connect(self._reconfigure)
         self._record_requested.connect(self._record)
         self._shutdown_requested.connect(self._shutdown)
+        self._cancel_build_requested.connect(self._give_up_build)
 
     def start(self) -> None:
         """Start the worker thread, which loads the model at once; connect the signals first."""
@@ -157,6 +171,10 @@ class PipelineWorker(QObject):
     def reconfigure(self, **changes) -> None:
         """Change PipelineConfig fields; model/detector rebuilds happen on the worker thread."""
         self._reconfigure_requested.emit(changes)
+
+    def cancel_build(self) -> None:
+        """Give up the model being built: the controls return to what runs."""
+        self._cancel_build_requested.emit()
 
     def start_recording(self, folder: str | Path) -> None:
         self._record_requested.emit(True, str(folder))
@@ -198,6 +216,14 @@ class PipelineWorker(QObject):
         shown = list(self._sources)
         stats = pipeline.stats()
         return {key: stats[key] for key in shown if key in stats}
+
+    def health(self) -> dict[str, SourceHealth]:
+        """Capture-side health of the sources shown now: frame age, own rate, state."""
+        health = {}
+        for key, source in list(self._sources.items()):
+            state = source.state() if callable(getattr(source, "state", None)) else None
+            health[key] = SourceHealth(bool(source.is_live), source.fps, source.last_frame_age(), state)
+        return health
 
     def finished(self) -> set[str]:
         """Keys of the shown sources that have ended (end of file, or a failure)."""
@@ -252,15 +278,17 @@ class PipelineWorker(QObject):
                 for source in opened:
                     source.stop()
                 opened = []
+            fresh = []
             for source in opened:
                 try:
                     key = self._pipeline.add_source(source)
                     self._sources[key] = source
+                    fresh.append(key)
                     source.on_state = lambda state, key=key: self._state_changed(key, state)
                 except Exception as error:
                     errors.append(f"cannot start {source.name}: {one_line(error)}")
                     source.stop()
-            self._emit_sources()
+            self._emit_sources(fresh)
         if errors:  # one line, after the "showing …" message so that it stays visible
             self.error.emit("; ".join(errors))
 
@@ -310,13 +338,13 @@ class PipelineWorker(QObject):
 
     @pyqtSlot()
     def _stop(self) -> None:
+        self._finish_recording()  # first: the recording ends when asked, not after the threads join
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             try:
                 pipeline.stop()
             except Exception as error:  # a stage that failed earlier re-raises here
                 self.error.emit(f"pipeline stopped: {one_line(error)}")
-        self._finish_recording()
         self._sources.clear()
         self._ended.clear()
         self._cancel.clear()
@@ -325,31 +353,94 @@ class PipelineWorker(QObject):
 
     @pyqtSlot(dict)
     def _reconfigure(self, changes: dict) -> None:
+        """Settings that need no new model apply at once; a new model or detector is built in a
+        ModelBuild beside the running pipeline, which goes on meanwhile (the panel keeps showing
+        what runs); the build's target takes later changes on top."""
+        build = self._build
         try:
-            new = replace(self.config, **changes)
+            target = replace(build.target if build is not None else self.config, **changes)
         except UserError as error:
             self.error.emit(one_line(error))
             self.config_changed.emit(self.config, self.models_info())
             return
-        if new == self.config:
-            return
-        self.busy.emit("loading model…" if changes.keys() & MODEL_FIELDS else "applying…")
+        rebuilt = {name for name in BUILT_FIELDS if getattr(target, name) != getattr(self.config, name)}
+        other = {name: value for name, value in changes.items() if name not in BUILT_FIELDS}
+        if other:
+            self._apply(replace(self.config, **other), describe_change(other))
+        if build is not None and (not rebuilt or build.target != target):
+            self._give_up_build(quiet=True)  # replaced by the new target, or no longer wanted
+        if rebuilt and (self._build is None):
+            self._start_build(target, {name: getattr(target, name) for name in sorted(rebuilt)})
+
+    def _apply(self, new: PipelineConfig, said: str, models=None) -> bool:
+        """Put `new` in force (with `models` built for it already, or what it needs built here)."""
         try:
             if self._pipeline is not None:
-                self._pipeline.reconfigure(new)
+                self._pipeline.reconfigure(new, models=models)
                 self._models = self._pipeline.models
+            elif models is not None:
+                self._models = models
             elif self._models is not None:  # stopped: update the kept models the same way
                 self._models = rebuild_models(self._models, new)[0]
             self.config = new
-            self.info.emit(describe_change(changes))
+            self.info.emit(said)
+            return True
         except UserError as error:
             self.error.emit(one_line(error))
         except Exception as error:
             log.exception("reconfigure failed")
             self.error.emit(f"cannot apply: {one_line(error)}")
         finally:
-            self.busy.emit("")
+            self.config_changed.emit(self.config, self.models_info())
+        return False
+
+    def _start_build(self, target: PipelineConfig, rebuilt: dict) -> None:
+        said = describe_change(rebuilt).removeprefix("applied: ")
+        slow = SLOW_BACKENDS.get(target.backend) if "backend" in rebuilt else None
+        models = self._models
+
+        def build():
+            return rebuild_models(models, target)[0] if models is not None else build_models(target)
+
+        self._build = ModelBuild(build, f"{said} ({slow})" if slow else said, target)
+        self._build.done.connect(self._build_done)
+        self._build.start()
+        self.busy.emit(f"building {said}…")
+
+    @pyqtSlot(object, object)
+    def _build_done(self, models, error) -> None:
+        build = self._build
+        if build is None or self.sender() is not build:  # given up on meanwhile
+            return
+        self._build = None
+        self.busy.emit("")
+        if error is not None:
+            if isinstance(error, UserError):
+                self.error.emit(one_line(error))
+            else:
+                log.error("building the model failed", exc_info=error)
+                self.error.emit(f"cannot apply: {one_line(error)}")
+            self.config_changed.emit(self.config, self.models_info())
+            return
+        # Settings changed during the build (drawing, tracking) stay; the built parts come in.
+        new = replace(self.config, **{name: getattr(build.target, name) for name in BUILT_FIELDS})
+        self._apply(new, f"applied: {build.describe}", replace(models, config=new))
+
+    @pyqtSlot()
+    def _give_up_build(self, quiet: bool = False) -> None:
+        build, self._build = self._build, None
+        if build is None:
+            return
+        build.cancel()
+        self.busy.emit("")
+        if not quiet:
+            self.info.emit(f"cancelled building {build.describe}; still running {self.models_info().backend}")
         self.config_changed.emit(self.config, self.models_info())
+
+    def build_status(self) -> tuple[str, float] | None:
+        """(what is being built, seconds so far), or None when nothing is."""
+        build = self._build
+        return None if build is None else (build.describe, build.elapsed())
 
     def _trained(self) -> bool:
         if self._models is not None:
@@ -381,7 +472,8 @@ class PipelineWorker(QObject):
             self.error.emit(f"cannot record to {path}: {error.strerror or error}")
             self.recording_changed.emit(False, "")
             return
-        self._recording = Recorder(path, "trained" if self._trained() else "untrained")
+        weights = "trained" if self._trained() else "untrained"
+        self._recording = Recorder(path, weights, present=set(self._sources))
         self.recording_changed.emit(True, str(path))
 
     def _finish_recording(self) -> None:
@@ -422,12 +514,13 @@ class PipelineWorker(QObject):
 
     @pyqtSlot()
     def _shutdown(self) -> None:
+        self._give_up_build(quiet=True)
         self._health.stop()
         self._stop()
         self._shut_down.set()
 
-    def _emit_sources(self) -> None:
-        self.sources_changed.emit(list(self._sources))
+    def _emit_sources(self, fresh: list[str] | None = None) -> None:
+        self.sources_changed.emit(list(self._sources), list(fresh or []))
 
     # ---------------------------------------------------------------------- pipeline's sink thread
     def _on_result(self, result: FrameResult) -> None:
@@ -495,12 +588,20 @@ def track_tags(tracks: list) -> list[Tag]:
 
 
 def describe_change(changes: dict) -> str:
+    """A status line in the panel's words ("applied: detector every 3 frames"), not the
+    configuration's field names."""
     parts = []
     for key, value in changes.items():
         if key == "checkpoint":
             parts.append(f"checkpoint {Path(value).name}" if value else "untrained model")
         elif key == "input_size":
             parts.append(f"input {value[0]}x{value[1]}")
+        elif key == "width":
+            parts.append(f"width W{value}")
+        elif key == "interval":
+            parts.append("detector on every frame" if value == 1 else f"detector every {value} frames")
+        elif key == "flip":
+            parts.append(f"flip test {'on' if value else 'off'}")
         else:
             parts.append(f"{key} {value}")
     return "applied: " + ", ".join(parts)

@@ -27,6 +27,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.redact import redact_text, redact_url
+from core.video.arrival import ArrivalClock
 from core.video.capture import (
     IMAGE_EXTENSIONS,
     STREAM_SCHEMES,
@@ -155,6 +156,7 @@ class FrameSource:
         self._state = SourceState("showing")
         self._state_lock = threading.Lock()
         self._stalled = False  # flagged lost by check_stall while the reader is still blocked
+        self._arrival = ArrivalClock()  # a live frame's arrival, from its stream timestamp
         self.on_state = on_state  # called from the capture thread at every change of state()
 
     # -- properties ----------------------------------------------------------------------------------
@@ -376,7 +378,8 @@ class FrameSource:
             stamp = msec / 1000.0
         else:
             stamp = index / self._fps if self._fps else float(index)
-        frame = Frame(index=index, time=stamp, image=image, source=self._name, captured=self._last_frame)
+        captured = self._arrival.arrived(self._last_frame, msec) if self._is_live else self._last_frame
+        frame = Frame(index=index, time=stamp, image=image, source=self._name, captured=captured)
         with self._cond:
             if self._is_live:
                 while len(self._buffer) >= self._queue_size:

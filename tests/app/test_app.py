@@ -265,6 +265,15 @@ def test_gui_precision_option_reaches_the_running_model(qapp, checkpoint, tmp_pa
     try:
         assert wait_until(lambda: window.model_panel.running.text() != "–", 60)
         assert window.worker.models_info().backend.split(" · ")[:2] == ["eager", "bf16"]
+        panel = window.model_panel
+        assert panel.precision.currentText() == "bf16"  # the control shows the option
+        panel.precision.setCurrentText("fp32")  # and is wired like the backend control
+        assert wait_until(lambda: panel.running.text().startswith("eager · fp32"), 60), panel.running.text()
+        assert window.worker.config.precision == "fp32" and panel.precision.currentText() == "fp32"
+        panel.backend.setCurrentText("onnxruntime")  # cannot compute in bf16: offered disabled
+        bf16 = panel.precision.model().item(panel.precision.findText("bf16"))
+        assert wait_until(lambda: panel.running.text().startswith("onnxruntime"), 60), window.status_text()
+        assert not bf16.isEnabled() and "cannot compute in bf16" in bf16.toolTip()
     finally:
         window.close()
     assert wait_until(lambda: not pipeline_threads(), 10)

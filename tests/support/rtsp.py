@@ -44,8 +44,8 @@ def _has(tool: str) -> bool:
 class RtspServer:
     """tests/support/rtsp_server.py as a subprocess: start, kill, restart on the same port."""
 
-    def __init__(self, port: int, user: str = "user", password: str = PASSWORD):
-        self.port, self.user, self.password = port, user, password
+    def __init__(self, port: int, user: str = "user", password: str = PASSWORD, file: str = ""):
+        self.port, self.user, self.password, self.file = port, user, password, file
         self.process: subprocess.Popen | None = None
 
     @property
@@ -62,6 +62,7 @@ class RtspServer:
             self.user,
             "--password",
             self.password,
+            *(["--file", self.file] if self.file else []),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)

@@ -5,6 +5,8 @@ Runs with the SYSTEM python (Debian's python3-gi + gir1.2-gst-rtsp-server-1.0), 
     /usr/bin/python3 tests/rtsp_server.py --port 8554 --user user --password secret
 serves an H.264 test pattern at rtsp://user:secret@127.0.0.1:8554/test and prints one line
 "ready rtsp://127.0.0.1:PORT/test" on stdout once it is listening. Stop it with SIGTERM or SIGKILL.
+With --file VIDEO.mp4 (H.264, short GOP) it serves that file in real time instead, a camera that
+shows real people (tests/support/app_protocol.py loops TUD-Stadtmitte into one).
 """
 
 import argparse
@@ -24,12 +26,16 @@ def build_server(args: argparse.Namespace) -> GstRtspServer.RTSPServer:
     server.set_service(str(args.port))
 
     factory = GstRtspServer.RTSPMediaFactory()
-    # Short GOP (one keyframe a second) so a client that (re)connects decodes within a second.
-    factory.set_launch(
-        f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={args.width},height={args.height},"
-        f"framerate={args.fps}/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
-        f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
+    if args.file:  # already H.264 with a short GOP: no encoding here, so three servers cost little
+        source = f'filesrc location="{args.file}" ! qtdemux ! h264parse'
+        factory.set_launch(f"( {source} ! rtph264pay name=pay0 pt=96 config-interval=1 )")
+    else:
+        # Short GOP (one keyframe a second) so a client that (re)connects decodes within a second.
+        size = f"width={args.width},height={args.height},framerate={args.fps}/1"
+        factory.set_launch(
+            f"( videotestsrc is-live=true pattern=ball ! video/x-raw,{size} ! x264enc tune=zerolatency "
+            f"speed-preset=ultrafast key-int-max={args.fps} ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
     factory.set_shared(True)
 
     if args.user:
@@ -58,6 +64,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--file", default="", help="an H.264 MP4 served in real time instead of a pattern")
     args = parser.parse_args()
 
     Gst.init(None)
