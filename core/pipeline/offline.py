@@ -6,7 +6,7 @@ needs to be written again (index, time, the FPS shown) while the tracker journal
 pass (link, fill, smooth) and writes every requested output in a second pass: the text outputs from the
 kept records, the annotated video from the file decoded once more and drawn with the offline tracks.
 So every output of a file carries the same, offline, identities and boxes, and memory stays bounded
-on long videos (about 230 bytes per person and frame for the journal, 24 per frame for the records).
+on long videos (about 320 bytes per person and frame for the journal, 24 per frame for the records).
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@
    joint of a filled frame, are left to the smoother and keep score 0 (not observed).
 
 The online tracker writes what it matched into a `Journal` (`Tracker(config, journal=Journal())`): per
-track, boxes, scores and raw keypoints as float32 arrays, about 230 bytes per person and frame (17
-joints), so a 30-minute video of 10 people at 30 fps holds ~125 MB; frames are never kept.
+track, boxes, scores and raw keypoints as float32 arrays, 232 bytes per person and frame (17 joints;
+buffers double as they grow, ~320 bytes on average), so a 30-minute video of 10 people at 30 fps holds
+~170 MB; frames are never kept. The result holds float32 boxes and keypoints (~220 bytes per person
+and frame); the smoother's matrices live for one person at a time.
 `offline_tracks(journal, config)` returns the offline result, walked frame by frame with `by_frame()`.
 """
 
@@ -58,6 +60,12 @@ class Journal:
         self._rows: dict[int, _Rows] = {}  # the tracker's private track key -> observations
         self._ids: dict[int, int] = {}  # track key -> public id (once confirmed)
         self._joints: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the kept observations take (their buffers, spare room included)."""
+        kept = sum(rows.data.nbytes + rows.frames.nbytes for rows in self._rows.values())
+        return kept + 8 * len(self.times)
 
     def frame(self, time: float) -> None:
         """The tracker saw one more frame, at `time` seconds."""
@@ -189,26 +197,48 @@ def rts(
     return states, covariances
 
 
-def link(times: np.ndarray, tracklets: list[Tracklet], spans: list[Smoothed], config) -> list[list[int]]:
+@dataclass
+class Ends:
+    """What linking needs of a tracklet: its first and last frame, the forward filter at its end, and
+    the smoothed state at its start (informed by everything after it)."""
+
+    first: int
+    last: int
+    end_state: np.ndarray
+    end_cov: np.ndarray
+    start_state: np.ndarray
+    start_cov: np.ndarray
+
+    @classmethod
+    def of(cls, span: Smoothed) -> "Ends":
+        observed = span.frames[span.observed]
+        return cls(
+            int(observed[0]),
+            int(observed[-1]),
+            span.filtered[-1],
+            span.filtered_cov[-1],
+            span.states[0],
+            span.covariances[0],
+        )
+
+
+def link(times: np.ndarray, ends: list[Ends], config) -> list[list[int]]:
     """Chains of tracklet indices, each one person in time order (see the module docstring, step 1)."""
-    count = len(tracklets)
+    count = len(ends)
     cost = np.full((count, count), INFEASIBLE)
     noise = (config.velocity_noise, config.position_noise)
-    for a in range(count):
-        end_frame = tracklets[a].frames[-1]
-        end_state, end_cov = spans[a].filtered[-1], spans[a].filtered_cov[-1]
-        for b in range(count):
-            start_frame = tracklets[b].frames[0]
-            gap = times[start_frame] - times[end_frame] if start_frame > end_frame else -1.0
+    for a, before in enumerate(ends):
+        for b, after in enumerate(ends):
+            gap = times[after.first] - times[before.last] if after.first > before.last else -1.0
             if not 0.0 < gap <= config.link_time:
                 continue
-            x, covariance = predict_states(end_state[None], end_cov[None], gap, *noise)
-            start_state, start_cov = spans[b].states[0], spans[b].covariances[0]
-            height_ratio = np.log(max(start_state[3], 1.0) / max(x[0, 3], 1.0))
+            x, covariance = predict_states(before.end_state[None], before.end_cov[None], gap, *noise)
+            height_ratio = np.log(max(after.start_state[3], 1.0) / max(x[0, 3], 1.0))
             if abs(height_ratio) > config.relink_height:
                 continue
-            difference = start_state[:4] - x[0, :4]
-            distance = difference @ np.linalg.solve(covariance[0, :4, :4] + start_cov[:4, :4], difference)
+            difference = after.start_state[:4] - x[0, :4]
+            spread = covariance[0, :4, :4] + after.start_cov[:4, :4]
+            distance = difference @ np.linalg.solve(spread, difference)
             if distance <= config.link_chi2:
                 cost[a, b] = distance
     pairs, _, _ = assign(cost, config.link_chi2)  # a link costs its distance; none costs the gate
@@ -312,9 +342,9 @@ class OfflineTracks:
         last_seen = track.frames[: row + 1][track.observed[: row + 1]][-1]
         return Track(
             id=track.id,
-            box=track.boxes[row].copy(),
+            box=track.boxes[row].astype(np.float64),
             score=float(track.scores[row]),
-            keypoints=None if track.keypoints is None else track.keypoints[row].copy(),
+            keypoints=None if track.keypoints is None else track.keypoints[row].astype(np.float64),
             state=TrackState.CONFIRMED,
             age=float(now - self.times[track.frames[0]]),
             hits=int(track.observed[: row + 1].sum()),
@@ -324,43 +354,50 @@ class OfflineTracks:
 
 def offline_tracks(journal: Journal, config) -> OfflineTracks:
     """Link, fill and smooth what the online pass found (module docstring); ids stay the online ones of
-    each chain's first tracklet."""
+    each chain's first tracklet. Memory: the smoother's matrices live for one person at a time; what
+    stays is float32 boxes and keypoints of the result."""
     times = np.asarray(journal.times)
     tracklets = journal.tracklets()
-    spans = [smooth_boxes(times, tracklet, config) for tracklet in tracklets]
+    ends, alone = [], []
+    for tracklet in tracklets:
+        span = smooth_boxes(times, tracklet, config)
+        ends.append(Ends.of(span))
+        alone.append(_track(times, tracklet, span, config))  # used if the tracklet links to nothing
     tracks = []
-    for chain in link(times, tracklets, spans, config):
+    for chain in link(times, ends, config):
         if len(chain) == 1:
-            merged, span = tracklets[chain[0]], spans[chain[0]]
-        else:
-            parts = [tracklets[k] for k in chain]
-            merged = Tracklet(
-                parts[0].id,
-                np.concatenate([p.frames for p in parts]),
-                np.concatenate([p.boxes for p in parts]),
-                np.concatenate([p.scores for p in parts]),
-                None if parts[0].keypoints is None else np.concatenate([p.keypoints for p in parts]),
-            )
-            span = smooth_boxes(times, merged, config)
-        scores = np.zeros(len(span.frames))
-        scores[merged.frames - span.frames[0]] = merged.scores
-        keypoints = None
-        if merged.keypoints is not None and merged.keypoints.shape[1]:
-            keypoints = smooth_keypoints(
-                times, span.frames, merged.frames, merged.keypoints, span.states[:, 3], config
-            )
-        shown = _filled_within(times, span.frames, span.observed, config.fill_time)
-        tracks.append(
-            OfflineTrack(
-                merged.id,
-                span.frames[shown],
-                span.boxes[shown],
-                scores[shown],
-                span.observed[shown],
-                None if keypoints is None else keypoints[shown],
-            )
+            tracks.append(alone[chain[0]])
+            continue
+        parts = [tracklets[k] for k in chain]
+        merged = Tracklet(
+            parts[0].id,
+            np.concatenate([p.frames for p in parts]),
+            np.concatenate([p.boxes for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            None if parts[0].keypoints is None else np.concatenate([p.keypoints for p in parts]),
         )
+        tracks.append(_track(times, merged, smooth_boxes(times, merged, config), config))
     return OfflineTracks(times, tracks)
+
+
+def _track(times: np.ndarray, tracklet: Tracklet, span: Smoothed, config) -> OfflineTrack:
+    """One person's reported frames: observed ones and filled gaps, boxes and keypoints smoothed."""
+    scores = np.zeros(len(span.frames))
+    scores[tracklet.frames - span.frames[0]] = tracklet.scores
+    keypoints = None
+    if tracklet.keypoints is not None and tracklet.keypoints.shape[1]:
+        keypoints = smooth_keypoints(
+            times, span.frames, tracklet.frames, tracklet.keypoints, span.states[:, 3], config
+        )
+    shown = _filled_within(times, span.frames, span.observed, config.fill_time)
+    return OfflineTrack(
+        tracklet.id,
+        span.frames[shown],
+        span.boxes[shown].astype(np.float32),
+        scores[shown].astype(np.float32),
+        span.observed[shown],
+        None if keypoints is None else keypoints[shown].astype(np.float32),
+    )
 
 
 def _filled_within(

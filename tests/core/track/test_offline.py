@@ -165,3 +165,17 @@ def test_tentative_tracks_that_die_leave_nothing_and_frames_come_back_in_order()
     assert [t.id for t in journal.tracklets()] == [1]
     indices = [index for index, _ in offline_tracks(journal, TrackerConfig()).by_frame()]
     assert indices == list(range(30))
+
+
+def test_the_journal_keeps_a_few_hundred_bytes_per_person_and_frame():
+    journal = Journal()
+    keypoints = np.ones((17, 3))
+    for frame in range(3000):
+        journal.frame(frame / FPS)
+        for person in range(10):
+            journal.observe(person + 1, walker(frame / FPS) + 300 * person, 0.9, keypoints)
+            journal.name(person + 1, person + 1)
+    per_observation = journal.nbytes / 30_000
+    assert per_observation < 2 * (4 * (5 + 51) + 8) + 1  # float32 row + frame index, at most doubled
+    # A 30-minute video of 10 people at 30 fps: 540 000 observations.
+    assert per_observation * 540_000 < 300e6
