@@ -103,6 +103,9 @@ def enter(settings: dict) -> None:
     if settings["dry_run"]:
         from core.bench.simulated_cuda import CudaOnCpu, simulate, threads_on_cpu
 
+        # One torch thread: the dry run proves the sequence, not speed, and on a busy machine two
+        # OpenMP threads stall at every barrier (measured: a step took 10× as long).
+        torch.set_num_threads(1)
         simulate(setattr)  # the child ends after this step: nothing to undo
         threads_on_cpu(setattr)
         CudaOnCpu().__enter__()  # for the rest of this process's main thread
