@@ -179,7 +179,7 @@ class Splash:
 def run_until_closed(window) -> int:
     """The event loop; Ctrl-C in the terminal and SIGTERM (a service manager, `kill`) close the
     window the normal way, so a recording in progress is finalised. Python handles signals only when
-    it runs, so a timer gives it a moment several times a second."""
+    it runs, so a timer gives it a moment ten times a second."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -190,5 +190,5 @@ def run_until_closed(window) -> int:
     signal.signal(signal.SIGTERM, close)
     wake = QTimer()
     wake.timeout.connect(lambda: None)
-    wake.start(200)
+    wake.start(100)
     return QApplication.instance().exec()

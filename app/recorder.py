@@ -58,6 +58,7 @@ class Recorder:
         self.started = clock()
         self._present = set(present)
         self._closed = False
+        self._until: float | None = None  # when the user stopped it (end_at): the videos end there
         self._sinks: dict[str, list] = {}
         self._clips: dict[str, _Clip] = {}  # the video of each source, stamped by wall time
         self._finished: set[str] = set()  # sources whose files are closed (they left or ended)
@@ -70,6 +71,8 @@ class Recorder:
         with self._lock:
             if self.failed or self._closed or key in self._finished:
                 return
+            if self._until is not None and self._clock() >= self._until:
+                return  # asked to stop already: what comes while the threads wind down is not recorded
             try:
                 sinks = self._sinks.get(key)
                 if sinks is None:
@@ -126,9 +129,16 @@ class Recorder:
         names = sorted(p.name for p in self._paths)
         return f"saved {', '.join(names)} in {self.folder}" if names else "nothing recorded"
 
+    def end_at(self, moment: float) -> None:
+        """The recording ends at `moment` (the clock's time the user asked), whenever close() comes:
+        later frames are not recorded and the videos are filled up to it, not to the close."""
+        with self._lock:
+            self._until = moment if self._until is None else min(self._until, moment)
+
     def _hold_last_frames(self, keys: list[str]) -> None:
-        """Fill each video up to now with its last frame: it ends when the recording did."""
-        now = self._clock()
+        """Fill each video up to now (or the end asked for) with its last frame: it ends when the
+        recording did."""
+        now = self._clock() if self._until is None else min(self._clock(), self._until)
         for key in keys:
             clip, sinks = self._clips.get(key), self._sinks.get(key)
             if clip is not None and sinks and clip.last is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -154,6 +155,7 @@ class PipelineWorker(QObject):
     def stop(self) -> None:
         """Stop every source; a stream still connecting gives up at once (it may take 10 s else)."""
         self._cancel.set()
+        self._end_recording_now()
         self._stop_requested.emit()
 
     @property
@@ -180,7 +182,14 @@ class PipelineWorker(QObject):
         self._record_requested.emit(True, str(folder))
 
     def stop_recording(self) -> None:
+        self._end_recording_now()
         self._record_requested.emit(False, "")
+
+    def _end_recording_now(self) -> None:
+        """The recording ends now, when asked, not when the worker thread gets to closing it."""
+        recording = self._recording
+        if recording is not None:
+            recording.end_at(time.monotonic())
 
     def pause(self) -> None:
         if self._pipeline is not None:
@@ -237,6 +246,7 @@ class PipelineWorker(QObject):
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Stop everything and end the worker thread; blocks until done (window close, tests)."""
         if self._thread.isRunning():
+            self._end_recording_now()
             self._shutdown_requested.emit()
             self._shut_down.wait(timeout_ms / 1000)
             self._thread.quit()
@@ -406,6 +416,7 @@ class PipelineWorker(QObject):
         self._build.done.connect(self._build_done)
         self._build.start()
         self.busy.emit(f"building {said}…")
+        self.config_changed.emit(self.config, self.models_info())  # the controls show what runs
 
     @pyqtSlot(object, object)
     def _build_done(self, models, error) -> None:

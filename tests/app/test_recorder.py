@@ -45,3 +45,20 @@ def test_a_source_that_joins_a_recording_starts_its_video_at_its_first_frame(tmp
     recorder.close()
     assert video_seconds(tmp_path, "late-*.mp4") == pytest.approx(3.0, abs=0.05)
     assert video_seconds(tmp_path, "cam-*.mp4") == pytest.approx(5.0, abs=0.05)
+
+
+def test_a_recording_ends_when_the_user_stops_it_not_when_the_threads_have_wound_down(tmp_path):
+    now = [0.0]
+    recorder = Recorder(tmp_path, "trained", clock=lambda: now[0], present={"cam"})
+    for index in range(50):  # 5 s at 10 FPS
+        now[0] = index / 10
+        recorder.write("cam", Frame(index, now[0], IMAGE, "cam"), [], IMAGE, 25.0)
+    recorder.end_at(5.0)  # SIGTERM, Ctrl+R: asked at 5.0 s
+    for index in range(50, 60):  # frames still coming while the pipeline stops
+        now[0] = index / 10
+        recorder.write("cam", Frame(index, now[0], IMAGE, "cam"), [], IMAGE, 25.0)
+    now[0] = 7.5  # closed 2.5 s later, after the threads joined
+    recorder.close()
+    assert video_seconds(tmp_path, "cam-*.mp4") == pytest.approx(5.0, abs=0.05)
+    lines = next(tmp_path.glob("cam-*.jsonl")).read_text().splitlines()
+    assert len(lines) == 1 + 50  # the header and the frames before the stop

@@ -2,8 +2,9 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python -m tests.support.screenshots assets/
 
-grid.png: two videos side by side (HUD painted at screen size); lost.png: an RTSP stream whose
-server was killed (greyed last frame, reconnect badge, state in the status bar). Uses the loopback
+app_grid.png: two videos side by side at the default window size (HUD painted at screen size);
+app_lost_stream.png: an RTSP stream whose server was killed (greyed last frame, reconnect badge
+counting down, state in the status bar). Uses the loopback
 GStreamer server of tests/support/rtsp.py and the shared data; nothing is downloaded.
 """
 
@@ -30,7 +31,7 @@ def main(out: Path) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     config = PipelineConfig(width=32, backend="eager")
     window = MainWindow(WindowOptions(config, Path("/tmp/recordings")))
-    window.resize(1400, 820)
+    window.resize(1440, 900)
     window.show()
     videos = [SHARED_DATA / "video" / "street.mp4", SHARED_DATA / "video" / "soccer.mp4"]
     window.open_sources([str(videos[0])])
@@ -40,7 +41,7 @@ def main(out: Path) -> int:
     )
     window.worker.pause()
     window.refresh_stats()
-    shoot(window, out / "grid.png")
+    shoot(window, out / "app_grid.png")
     window.worker.resume()
     window.stop()
     wait_until(lambda: not window.worker.running, 30)
@@ -54,7 +55,7 @@ def main(out: Path) -> int:
         assert wait_until(lambda: view.stale() and "attempt 2" in view.badge(), 30)
         time.sleep(0.3)
         window.refresh_stats()
-        shoot(window, out / "lost.png")
+        shoot(window, out / "app_lost_stream.png")
     finally:
         server.kill()
         window.close()

@@ -1,0 +1,80 @@
+"""Model builds beside the running pipeline: the result comes back as a signal, a failure as its
+error, and Cancel stops the build's thread at its next Python step, with nothing delivered."""
+
+import threading
+import time
+
+import pytest
+
+PyQt6 = pytest.importorskip("PyQt6")
+from app.builds import ModelBuild  # noqa: E402
+from tests.support.qt import wait_until  # noqa: E402
+
+
+def collect(build: ModelBuild) -> list:
+    """What the build delivers, connected before it starts."""
+    got = []
+    build.done.connect(lambda result, error: got.append((result, error)))
+    build.start()
+    return got
+
+
+def test_a_build_delivers_its_result_or_its_error(qapp):
+    build = ModelBuild(lambda: 42, "answer")  # held: a build nobody holds is gone with its signal
+    done = collect(build)
+    assert wait_until(lambda: done, 5) and done == [(42, None)]
+
+    def broken():
+        raise ValueError("no such layer")
+
+    build = ModelBuild(broken, "broken")
+    failed = collect(build)
+    assert wait_until(lambda: failed, 5)
+    assert failed[0][0] is None and str(failed[0][1]) == "no such layer"
+
+
+def test_cancel_stops_a_long_build_at_once_and_nothing_comes_back(qapp):
+    steps = []
+    started = threading.Event()
+
+    def compile_for_minutes():
+        started.set()
+        for step in range(6000):  # a build that would take ten minutes, in Python steps
+            steps.append(step)
+            time.sleep(0.1)
+        return "compiled"
+
+    build = ModelBuild(compile_for_minutes, "backend compile")
+    done = collect(build)
+    assert started.wait(5)
+    time.sleep(0.3)
+    began = time.monotonic()
+    build.cancel()
+    assert build.join(5) and time.monotonic() - began < 1.0  # the thread is gone within a step
+    taken = len(steps)
+    time.sleep(0.3)
+    assert len(steps) == taken and done == [] and build.cancelled
+    wait_until(lambda: False, 0.2)
+    assert done == []
+
+
+def test_the_panel_shows_what_is_built_while_the_old_model_runs_then_what_runs(
+    make_window, checkpoint, long_video
+):
+    window = make_window(None)
+    window.open_sources([str(long_video)])
+    assert wait_until(lambda: window.worker.frames_received >= 2, 60), window.status_text()
+    panel = window.model_panel
+    panel.input_size.setCurrentText("288x384")  # a new untrained model: built beside the running one
+    assert wait_until(
+        lambda: window.worker.build_status() is not None or window.worker.config.input_size == (288, 384), 10
+    )
+    if window.worker.build_status() is not None:  # caught while building (a fast machine may be done)
+        window.refresh_stats()
+        assert panel.build_status.isVisible() and "input 288x384" in panel.build_status.text()
+        assert panel.input_size.currentText() == "64x96"  # the control shows what runs
+    assert wait_until(lambda: window.worker.config.input_size == (288, 384), 60), window.status_text()
+    window.refresh_stats()
+    assert not panel.build_status.isVisible() and panel.input_size.currentText() == "288x384"
+    frames = window.worker.frames_received
+    assert wait_until(lambda: window.worker.frames_received > frames, 30)  # the new model runs
