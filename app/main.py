@@ -53,25 +53,43 @@ def build_parser(command: str = "gui") -> argparse.ArgumentParser:
     return parser
 
 
-# What Qt 6's xcb platform plugin loads besides libxcb itself: (library, Debian/Ubuntu package).
+# What Qt 6's xcb platform plugin loads besides libxcb itself: (library, its soname, Debian package).
 XCB_LIBRARIES = (
-    ("xcb-cursor", "libxcb-cursor0"),
-    ("xkbcommon-x11", "libxkbcommon-x11-0"),
-    ("xcb-icccm", "libxcb-icccm4"),
-    ("xcb-keysyms", "libxcb-keysyms1"),
-    ("xcb-image", "libxcb-image0"),
-    ("xcb-render-util", "libxcb-render-util0"),
-    ("xcb-shape", "libxcb-shape0"),
-    ("xcb-randr", "libxcb-randr0"),
-    ("xcb-xkb", "libxcb-xkb1"),
+    ("xcb-cursor", "libxcb-cursor.so.0", "libxcb-cursor0"),
+    ("xkbcommon-x11", "libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("xcb-icccm", "libxcb-icccm.so.4", "libxcb-icccm4"),
+    ("xcb-keysyms", "libxcb-keysyms.so.1", "libxcb-keysyms1"),
+    ("xcb-image", "libxcb-image.so.0", "libxcb-image0"),
+    ("xcb-render-util", "libxcb-render-util.so.0", "libxcb-render-util0"),
+    ("xcb-shape", "libxcb-shape.so.0", "libxcb-shape0"),
+    ("xcb-randr", "libxcb-randr.so.0", "libxcb-randr0"),
+    ("xcb-xkb", "libxcb-xkb.so.1", "libxcb-xkb1"),
 )
 
 
+def loadable(soname: str) -> bool:
+    """The dynamic linker finds the library, as Qt's plugin will (milliseconds; ctypes.util's
+    find_library runs ldconfig or a compiler for each name: seconds on a busy machine, before the
+    splash)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
 def missing_xcb_packages(find_library=None) -> list[str]:
-    """Debian packages of the X11 libraries Qt's xcb plugin needs and this machine lacks."""
+    """Debian packages of the X11 libraries Qt's xcb plugin needs and this machine lacks;
+    `find_library(name)` is None for a missing one (by default: whether its soname loads)."""
     if find_library is None:
-        from ctypes.util import find_library
-    return [package for library, package in XCB_LIBRARIES if find_library(library) is None]
+        sonames = {library: soname for library, soname, _ in XCB_LIBRARIES}
+
+        def find_library(name: str) -> str | None:
+            return sonames[name] if loadable(sonames[name]) else None
+
+    return [package for library, _, package in XCB_LIBRARIES if find_library(library) is None]
 
 
 def require_display(find_library=None) -> None:
@@ -95,14 +113,16 @@ def require_display(find_library=None) -> None:
 
 
 def main(argv: list[str], command: str = "gui") -> int:
-    args = build_parser(command).parse_args(argv)
-    # Something on screen at once: checking the options imports torch, and building the window and
-    # loading the model take seconds more. Without a usable display the options are checked first.
-    splash = Splash() if display_usable() else None
+    # Something on screen at once: the option parser's help imports torch (seconds, more on a busy
+    # machine), building the window and loading the model take seconds more. Without a usable
+    # display, or for --help, the options come first.
+    wants_help = any(word in ("-h", "--help") for word in argv)
+    splash = Splash() if display_usable() and not wants_help else None
     try:
-        notes: list[str] = []
         if splash is not None:
             splash.say("checking the options…")
+        args = build_parser(command).parse_args(argv)
+        notes: list[str] = []
         apply_zoo_defaults(args, notes.append)  # model names and cached defaults, one line each
         config = pipeline_config_from_args(args)  # every option checked as `track` checks it
         style = draw_style_from_args(args)

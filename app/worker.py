@@ -377,7 +377,7 @@ class PipelineWorker(QObject):
         other = {name: value for name, value in changes.items() if name not in BUILT_FIELDS}
         if other:
             self._apply(replace(self.config, **other), describe_change(other))
-        if build is not None and (not rebuilt or build.target != target):
+        if build is not None and (not rebuilt or built_parts(build.target) != built_parts(target)):
             self._give_up_build(quiet=True)  # replaced by the new target, or no longer wanted
         if rebuilt and (self._build is None):
             self._start_build(target, {name: getattr(target, name) for name in sorted(rebuilt)})
@@ -434,7 +434,7 @@ class PipelineWorker(QObject):
             self.config_changed.emit(self.config, self.models_info())
             return
         # Settings changed during the build (drawing, tracking) stay; the built parts come in.
-        new = replace(self.config, **{name: getattr(build.target, name) for name in BUILT_FIELDS})
+        new = replace(self.config, **built_parts(build.target))
         self._apply(new, f"applied: {build.describe}", replace(models, config=new))
 
     @pyqtSlot()
@@ -569,6 +569,11 @@ class PipelineWorker(QObject):
         """A source's capture thread reports a new state (core.video.SourceState): to the window."""
         if key in self._sources:
             self.source_state.emit(key, state.phase, redact_text(state.describe()))
+
+
+def built_parts(config: PipelineConfig) -> dict:
+    """The settings whose change builds something: a build goes on while only the others change."""
+    return {name: getattr(config, name) for name in BUILT_FIELDS}
 
 
 def expand_specs(specs: list[str], errors: list[str]) -> list[str]:

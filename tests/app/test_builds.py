@@ -73,7 +73,14 @@ def test_the_panel_shows_what_is_built_while_the_old_model_runs_then_what_runs(
         window.refresh_stats()
         assert panel.build_status.isVisible() and "input 288x384" in panel.build_status.text()
         assert panel.input_size.currentText() == "64x96"  # the control shows what runs
+        building = window.worker._build
+        panel.interval.setValue(2)  # a setting that builds nothing: applied now, the build goes on
+        assert wait_until(lambda: window.worker.config.interval == 2, 10)
+        assert window.worker._build in (building, None)
+    else:
+        panel.interval.setValue(2)
     assert wait_until(lambda: window.worker.config.input_size == (288, 384), 60), window.status_text()
+    assert window.worker.config.interval == 2
     window.refresh_stats()
     assert not panel.build_status.isVisible() and panel.input_size.currentText() == "288x384"
     frames = window.worker.frames_received

@@ -89,6 +89,8 @@ NOT_PIPELINE = {
     "online": "whether track's files go through the offline pass (RunOptions)",
     "verbose": "track's logging",
     "record_dir": "where the app saves recordings and snapshots (WindowOptions)",
+    "record": "whether the app starts recording at once (the window's Record)",
+    "events": "where the app logs each source's events (WindowOptions)",
 }
 # A valid value unlike the default, for options whose value the test cannot derive from the default.
 SAMPLES = {
