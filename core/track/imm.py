@@ -28,6 +28,7 @@ so a lost track's estimate moves towards the manoeuvring model as the seconds pa
 `M`, recomputes the mixing weights and carries `cbar` forward around filterpy's `predict`).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -54,14 +55,18 @@ STEADY_TIME = 2.0
 MANOEUVRE_TIME = 1.0
 
 
+@functools.lru_cache(maxsize=8)
 def switch_matrix(dt: float, steady_time: float, manoeuvre_time: float) -> np.ndarray:
     """(2, 2) probabilities of going from model i (0 steady, 1 manoeuvring) to model j within dt
-    seconds: the continuous-time two-state chain with rates 1 / steady_time and 1 / manoeuvre_time."""
+    seconds: the continuous-time two-state chain with rates 1 / steady_time and 1 / manoeuvre_time
+    (read-only: every track of a frame shares it)."""
     start, stop = 1.0 / steady_time, 1.0 / manoeuvre_time
     total = start + stop
     decay = 1.0 - math.exp(-total * max(float(dt), 0.0))
     go, back = start / total * decay, stop / total * decay
-    return np.array([[1.0 - go, go], [back, 1.0 - back]])
+    matrix = np.array([[1.0 - go, go], [back, 1.0 - back]])
+    matrix.flags.writeable = False
+    return matrix
 
 
 def steady_share(steady_time: float, manoeuvre_time: float) -> np.ndarray:
@@ -97,6 +102,19 @@ class BoxIMM(BoxKalman):
         self.mu = steady_share(steady_time, manoeuvre_time)
 
     @property
+    def P(self) -> np.ndarray:
+        """The mixture's covariance, computed when read (the gate of a lost track reads it; most
+        tracks' never is)."""
+        if self._P is None:
+            spread = self.xs - self.x
+            self._P = np.einsum("j,jxy->xy", self.mu, self.Ps) + (spread.T * self.mu) @ spread
+        return self._P
+
+    @P.setter
+    def P(self, value: np.ndarray) -> None:
+        self._P = value
+
+    @property
     def manoeuvring(self) -> float:
         """Probability that the track follows the manoeuvring model now."""
         return float(self.mu[1])
@@ -117,7 +135,7 @@ class BoxIMM(BoxKalman):
         mixed_cov = (weights @ covariances.reshape(count, 2, 64)).reshape(count, 2, 8, 8) + (
             spread.transpose(0, 1, 3, 2) * weights[:, :, None, :]
         ) @ spread
-        heights = np.repeat(np.array([f.x[3] for f in filters]), 2)  # the mixture's, for both models
+        heights = np.repeat((mu * xs[:, :, 3]).sum(axis=1), 2)  # the mixture's, for both models
         x, covariance = predict_states(
             mixed.reshape(-1, 8),
             mixed_cov.reshape(-1, 8, 8),
@@ -134,7 +152,7 @@ class BoxIMM(BoxKalman):
             return
         xs, covariances, mu = _stack(filters)
         count = len(filters)
-        heights = np.repeat(np.array([f.x[3] for f in filters]), 2)  # the mixture's predicted height
+        heights = np.repeat((mu * xs[:, :, 3]).sum(axis=1), 2)  # the mixture's predicted height
         z = np.repeat(xyxy_to_xyah(boxes), 2, axis=0)
         x, covariance, residual, inverse = update_states(
             xs.reshape(-1, 8), covariances.reshape(-1, 8, 8), z, filters[0].noise[0], heights
@@ -151,10 +169,12 @@ class BoxIMM(BoxKalman):
         )
 
     def snapshot(self) -> tuple:
-        return self.x.copy(), self.P.copy(), self.xs.copy(), self.Ps.copy(), self.mu.copy()
+        """(x, models' states, covariances, probabilities); the covariance follows from them."""
+        return self.x.copy(), self.xs.copy(), self.Ps.copy(), self.mu.copy()
 
     def restore(self, state: tuple) -> None:
-        self.x, self.P, self.xs, self.Ps, self.mu = (part.copy() for part in state)
+        self.x, self.xs, self.Ps, self.mu = (part.copy() for part in state)
+        self._P = None
 
 
 class FilterPyBoxIMM(BoxIMM):
@@ -207,13 +227,14 @@ class FilterPyBoxIMM(BoxIMM):
             f.imm.update(z)
 
     def snapshot(self) -> tuple:
-        return self.x.copy(), self.P.copy(), self.xs.copy(), self.Ps.copy(), self.mu.copy()
+        return self.x.copy(), self.xs.copy(), self.Ps.copy(), self.mu.copy()
 
     def restore(self, state: tuple) -> None:
-        x, covariance, xs, covariances, mu = state
-        self.imm.x, self.imm.P, self.imm.mu = x.reshape(8, 1).copy(), covariance.copy(), mu.copy()
+        _, xs, covariances, mu = state
+        self.imm.mu = mu.copy()
         for kf, state_x, state_p in zip(self.imm.filters, xs, covariances, strict=True):
             kf.x, kf.P = state_x.reshape(8, 1).copy(), state_p.copy()
+        self.imm._compute_state_estimate()
 
 
 def _shared(filters: list[BoxKalman]) -> tuple[float, ...]:
@@ -232,12 +253,9 @@ def _stack(filters: list[BoxKalman]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _unstack(filters: list[BoxKalman], xs: np.ndarray, covariances: np.ndarray, mu: np.ndarray) -> None:
-    """Store each filter's models and probabilities, and their mixture as its x and P."""
+    """Store each filter's models and probabilities, and their mixture's mean as its x (its
+    covariance P follows when read)."""
     x = (mu[:, None, :] @ xs)[:, 0]
-    spread = xs - x[:, None, :]  # (N, 2, 8)
-    count = len(filters)
-    covariance = (mu[:, None, :] @ covariances.reshape(count, 2, 64)).reshape(count, 8, 8) + (
-        spread.transpose(0, 2, 1) * mu[:, None, :]
-    ) @ spread
-    for f, *state in zip(filters, xs, covariances, mu, x, covariance, strict=True):
-        f.xs, f.Ps, f.mu, f.x, f.P = state
+    for f, *state in zip(filters, xs, covariances, mu, x, strict=True):
+        f.xs, f.Ps, f.mu, f.x = state
+        f._P = None

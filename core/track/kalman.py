@@ -211,9 +211,7 @@ def predict_states(
     gets the (i mod M)-th (the models of an IMM, stacked track by track)."""
     dt = max(float(dt), 0.0)
     noises = velocity_noise if isinstance(velocity_noise, tuple) else (velocity_noise,)
-    steps = [_step_matrices(dt, noise, position_noise) for noise in noises]
-    transition, aspect = steps[0][0], steps[0][2]
-    scaled = np.stack([step[1] for step in steps])  # (M, 8, 8)
+    transition, scaled, aspect = _stacked_step_matrices(dt, noises, position_noise)
     heights = np.maximum(x[:, 3] if heights is None else heights, 1.0)
     x = x.copy()
     x[x[:, 3] + x[:, 7] * dt <= 1.0, 7] = 0.0  # never shrink the height below a pixel
@@ -277,6 +275,18 @@ def _step_matrices(
     for matrix in (transition, scaled, aspect):
         matrix.flags.writeable = False
     return transition, scaled, aspect
+
+
+@functools.lru_cache(maxsize=8)
+def _stacked_step_matrices(
+    dt: float, velocity_noises: tuple[float, ...], position_noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_step_matrices for several velocity noises: (F, their Q per squared pixel stacked (M, 8, 8), Q of
+    the aspect), read-only and computed once a frame."""
+    steps = [_step_matrices(dt, noise, position_noise) for noise in velocity_noises]
+    scaled = np.stack([step[1] for step in steps])
+    scaled.flags.writeable = False
+    return steps[0][0], scaled, steps[0][2]
 
 
 def _integrated(dt: float, walk: np.ndarray, acceleration: np.ndarray) -> np.ndarray:
