@@ -112,18 +112,33 @@ def write_error(path: str | Path, error: OSError) -> UserError:
 def check_writable_folder(folder: str | Path) -> None:
     """UserError unless `folder` is, or can be created as, a folder this process may write into.
 
-    Creates nothing: a command checks its outputs before its work and makes them only after."""
+    Creates nothing: a command checks its outputs before its work and makes them only after. A
+    name the system refuses (a path of 4096 characters, a folder it may not look into) is one line
+    too."""
     folder = Path(folder)
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == folder else f"lies under the file {probe}"
-        raise UserError(f"cannot write to output folder {folder}: it {what}")
+    try:
+        probe = folder
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            what = "is a file" if probe == folder else f"lies under the file {shorter(probe)}"
+            raise UserError(f"cannot write to output folder {shorter(folder)}: it {what}")
+    except OSError as error:
+        raise UserError(
+            f"cannot write to output folder {shorter(folder)}: {error.strerror or error}"
+        ) from None
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to output folder {folder}: {probe} is not writable")
+        raise UserError(f"cannot write to output folder {shorter(folder)}: {shorter(probe)} is not writable")
+
+
+def shorter(path: str | Path, limit: int = 120) -> str:
+    """A path fit for one line: its start and end around "…" when it is longer than `limit`."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}…{text[-(limit // 2) :]}"
 
 
 def check_writable(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
@@ -132,7 +147,11 @@ def check_writable(path: str | Path, inputs: Iterable[str | Path | None] = ()) -
     output would destroy (`--out` = the checkpoint or the detections file). Same file means same
     inode, so a symlink or hard link to an input counts too."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError as error:  # a name too long, a folder it may not look into
+        raise UserError(f"cannot write {shorter(path)}: {error.strerror or error}") from None
+    if folder:
         raise UserError(f"cannot write {path}: it is a folder")
     check_not_input(path, inputs)
     if _check_kind(path):

@@ -18,7 +18,8 @@ MASK = "***"
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # What may follow the user info's "@": a host name or [IPv6], an optional port, then the path or the end.
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%]+)(?::\d*)?(?=[/?#]|$)")
+# An IPv6 address may carry a zone (`[fe80::1%25eth0]`) or lack its "]" (a typo): masked all the same.
+_HOST = re.compile(r"(?:\[[^\]\s/?#@]*\]?|[A-Za-z0-9\-._~%]+)(?::\d*)?(?=[/?#]|$)")
 # name=value in a query string (or fragment); the value runs to the next separator.
 _PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
 # Any URL inside free text (error messages from OpenCV/FFmpeg, log lines).

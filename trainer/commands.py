@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from core.cli.options import CommandParser, add_device_argument
+from core.cli.options import CommandParser, add_device_argument, number
 from core.errors import UserError
 
 
@@ -138,6 +138,9 @@ def config_from_args(args: argparse.Namespace):
 def run_train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
+    from core.atomic import check_writable_folder
+
+    check_writable_folder(config.run.out_dir)  # a file where the folder goes: one line, before any work
     resume = args.resume
     if resume == "auto":  # only rank 0 reads it (trainer.weights.read_on_rank0): check there alone
         resume = Path(config.run.out_dir) / "latest.pt"
@@ -190,7 +193,12 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2)
     add_device_argument(parser)
     parser.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
-    parser.add_argument("--det-score-threshold", type=float, default=0.0, help="drop weaker detections")
+    parser.add_argument(
+        "--det-score-threshold",
+        type=number("--det-score-threshold"),
+        default=0.0,
+        help="drop weaker detections",
+    )
     parser.add_argument("--in-vis-threshold", type=float, default=0.2)
     parser.add_argument("--oks-threshold", type=float, default=0.9)
     parser.add_argument("--no-progress", action="store_true")

@@ -227,7 +227,7 @@ class TrainConfig:
             (e.decode in ("argmax", "dark"), "eval.decode must be argmax or dark"),
             (0.0 <= e.in_vis_threshold <= 1.0, "eval.in_vis_threshold must lie in [0, 1]"),
             (0.0 < e.oks_threshold <= 1.0, "eval.oks_threshold must lie in (0, 1] (an OKS)"),
-            (r.seed >= 0, "run.seed must be 0 or more"),
+            (0 <= r.seed < 2**32, "run.seed must be a whole number from 0 to 2^32 - 1 (NumPy's seed range)"),
             (r.log_every >= 1, "run.log_every must be 1 or more"),
             (r.save_every >= 1, "run.save_every must be 1 or more"),
             (r.max_iters_per_epoch >= 0, "run.max_iters_per_epoch must be 0 (whole epochs) or more"),

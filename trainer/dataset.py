@@ -90,17 +90,22 @@ def ground_truth_samples(
 ) -> list[PersonSample]:
     """Every non-crowd person with at least one labelled keypoint, with HRNet's cleaned box."""
     images = _check_images(images)
+    source = source or "annotation file"
     samples = []
     for image_id in sorted(coco.imgs):
         info = coco.imgs[image_id]
-        width, height = info["width"], info["height"]
+        width, height = _numbers(info, ("width", "height"), f"{source}: image {image_id}")
         for ann in coco.imgToAnns.get(image_id, []):
-            if ann.get("category_id") != PERSON_CATEGORY or ann.get("iscrowd", 0):
+            if ann.get("category_id") != PERSON_CATEGORY:
                 continue
-            keypoints = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
+            # Checked for every person, crowds and people without keypoints too: COCOeval reads them all.
+            where = f"{source}: annotation {ann.get('id', '?')} of image {image_id}"
+            x, y, w, h = _box(ann.get("bbox"), where)
+            keypoints = _array(ann.get("keypoints") or [], where, "keypoints")
+            if ann.get("iscrowd", 0):
+                continue
             if keypoints.size != num_joints * 3 or keypoints.reshape(-1, 3)[:, 2].max() <= 0:
                 continue
-            x, y, w, h = ann["bbox"]
             x1, y1 = max(0.0, x), max(0.0, y)
             x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
             y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
@@ -118,8 +123,36 @@ def ground_truth_samples(
                     annotation_id=int(ann["id"]),
                 )
             )
-    _check_nonempty(samples, images, source or "annotation file", "person annotations with keypoints")
+    _check_nonempty(samples, images, source, "person annotations with keypoints")
     return samples
+
+
+def _array(values: Any, where: str, what: str) -> np.ndarray:
+    """`values` as finite float64 numbers; UserError naming the record otherwise (strings, NaN)."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: {what} must be numbers, got {str(values)[:60]}") from None
+    if not np.isfinite(array).all():
+        raise UserError(f"{where}: {what} must be finite numbers, got {str(values)[:60]}")
+    return array
+
+
+def _box(values: Any, where: str) -> tuple[float, float, float, float]:
+    """A COCO box [x, y, width, height] of finite numbers; UserError naming the record otherwise."""
+    if values is None:
+        raise UserError(f"{where}: no bbox (COCO boxes are [x, y, width, height])")
+    box = _array(values, where, "bbox")
+    if box.shape != (4,):
+        raise UserError(f"{where}: bbox must be [x, y, width, height], got {str(values)[:60]}")
+    return tuple(float(v) for v in box)
+
+
+def _numbers(record: dict, keys: tuple[str, ...], where: str) -> list[float]:
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise UserError(f"{where}: no {' or '.join(missing)}")
+    return [float(v) for v in _array([record[key] for key in keys], where, "/".join(keys))]
 
 
 def detection_samples(
@@ -134,11 +167,13 @@ def detection_samples(
     """One sample per detected person box above the threshold, on images the annotation file knows."""
     images = _check_images(images)
     samples = []
-    for det in detections:
+    for number, det in enumerate(detections, 1):
         image_id = det["image_id"]
-        if det["score"] < score_threshold or image_id not in coco.imgs:
+        where = f"{source or 'detections file'}: detection {number}"
+        (score,) = _numbers(det, ("score",), where)
+        if score < score_threshold or image_id not in coco.imgs:
             continue
-        x, y, w, h = (float(v) for v in det["bbox"])
+        x, y, w, h = _box(det.get("bbox"), where)
         if w <= 0 or h <= 0:
             continue
         center, scale = codec.box_to_center_scale(np.array([x, y, x + w, y + h]), aspect_ratio=aspect_ratio)

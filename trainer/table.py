@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,6 +86,8 @@ def parser(prog: str = "run.py table1") -> argparse.ArgumentParser:
 def main(argv: list[str], command: str = "table1") -> int:
     """`run.py table1` (also `python -m trainer.table`)."""
     args, train_args = parser(f"run.py {command}").parse_known_args(argv)
+    if args.launcher is not None:
+        _launcher(args.launcher)  # a missing program is one line now, not after the first row
     presets = _presets(args.presets)
     plans = [_plan(args, preset, train_args) for preset in presets]  # every row checked before any trains
     if not args.collect_only:
@@ -102,8 +105,24 @@ def main(argv: list[str], command: str = "table1") -> int:
     return 0
 
 
+def _launcher(text: str) -> list[str]:
+    """--launcher as a command line whose program exists: a typo is one line before any row trains,
+    not a traceback after the first."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise UserError(f"--launcher {text!r}: {error}") from None
+    if not words:
+        raise UserError('--launcher is empty: give a command such as "torchrun --nproc-per-node 8"')
+    if shutil.which(words[0]) is None:
+        raise UserError(f"--launcher: program {words[0]!r} not found (is it installed and on PATH?)")
+    return words
+
+
 def _presets(text: str) -> list[str]:
-    if text.strip().lower() in ("all", ""):
+    if not text.strip():
+        raise UserError("--presets is empty: give 'all' or a comma list of Table I presets")
+    if text.strip().lower() == "all":
         return list(TABLE_I)
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in TABLE_I]
@@ -150,7 +169,7 @@ def _train_row(args: argparse.Namespace, preset: str, row_args: list[str], confi
 
         run_train([*row_args, *resume])
         return
-    command = [*shlex.split(args.launcher), str(ROOT / "run.py"), "train", *row_args, *resume]
+    command = [*_launcher(args.launcher), str(ROOT / "run.py"), "train", *row_args, *resume]
     code = subprocess.run(command, check=False).returncode
     if code != 0:
         raise UserError(f"row {preset}: `{shlex.join(command)}` exited with status {code}")

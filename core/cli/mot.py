@@ -10,6 +10,7 @@ filled, boxes smoothed both ways), as `run.py track` writes files; `--online` wr
 reports frame by frame instead.
 """
 
+import dataclasses
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,9 +41,10 @@ def track_file(
     """Track one det.txt into a results file (through the offline pass unless `offline` is False);
     returns the number of result rows."""
     table = load_detections(det_path, min_score)
+    config = with_sequence_rate(config, sequence_folder(det_path))
     journal = Journal() if offline else None
     tracker = Tracker(config, journal)
-    fps = sequence_frame_rate(sequence_folder(det_path)) or config.fps
+    fps = config.fps
     results = []
     frames = detections_by_frame(table)
     for frame_number, detections in tqdm(
@@ -59,6 +61,17 @@ def track_file(
         results = [(numbers[index], tracks) for index, tracks in offline_tracks(journal, config).by_frame()]
     write_results(out_path, results)
     return sum(len(tracks) for _, tracks in results)
+
+
+def with_sequence_rate(config: TrackerConfig, sequence: Path) -> TrackerConfig:
+    """`config` at the frame rate of the sequence's seqinfo.ini, held to the same range as --fps."""
+    rate = sequence_frame_rate(sequence)
+    if rate is None:
+        return config
+    try:
+        return dataclasses.replace(config, fps=rate)
+    except UserError as error:
+        raise UserError(f"{sequence / 'seqinfo.ini'}: frameRate {rate:g}: {error}") from None
 
 
 def sequence_folder(det_path: Path) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,12 +25,37 @@ if TYPE_CHECKING:
 TRACKER_OPTIONS = "tracker_options"  # set in a namespace whose parser has add_tracker_arguments' options
 
 
+NAME_MAX, PATH_MAX = 255, 4096  # bytes in one part of a path, and in a whole path (Linux)
+
+
 class CommandParser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one UserError line (run.py prints it, exit 2)."""
+    """argparse that reports a bad option as one UserError line (run.py prints it, exit 2).
+
+    Every option of `type=Path` is read by `path_argument`, so an empty path or one the system
+    cannot hold is refused once, here, for every command."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", Path, path_argument)
 
     def error(self, message: str):
         command = self.prog if self.prog.startswith("python ") else f"run.py {self.prog.split()[-1]}"
         raise UserError(f"{message} (see {command} --help)")
+
+
+def path_argument(text: str) -> Path:
+    """A path option's value: not empty (`--out ""` would mean the current folder), and short enough
+    for the system (a longer one fails with ENAMETOOLONG at its first use, wherever that is)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    encoded = os.fsencode(text)
+    longest = max(len(part) for part in encoded.split(b"/"))
+    if len(encoded) >= PATH_MAX or longest > NAME_MAX:
+        raise argparse.ArgumentTypeError(
+            f"path too long ({len(encoded)} bytes, a name of {longest}; the system allows "
+            f"{PATH_MAX - 1} and {NAME_MAX}): {text[:40]}…"
+        )
+    return Path(text)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -261,10 +287,10 @@ def pipeline_config_from_args(args: argparse.Namespace, **overrides) -> Pipeline
         values["tracker"] = tracker_config_from_args(args)
     values.update(overrides)
     config = _checked_runtime(PipelineConfig(**values))
-    if config.checkpoint is None:  # an untrained model of --preset: an unknown one fails now
-        from core.model import resolve_positions
+    if config.checkpoint is None:  # an untrained model: an unknown preset or a width too large fails now
+        from core.model.hrnet import ModelConfig
 
-        resolve_positions(config.preset)
+        ModelConfig(width=config.width, preset=config.preset, input_size=config.input_size)
     return config
 
 

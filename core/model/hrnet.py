@@ -45,6 +45,11 @@ STEM_CHANNELS = 64
 
 # (w, h) of the crop, width first as OpenCV orders sizes: HRNet's COCO 256×192 setting.
 DEFAULT_INPUT_SIZE = (192, 256)
+# Bounds that keep a typo from eating the machine: HRNet is published from W18 to W64 (W32 and W48
+# for pose), and no top-down pose model takes crops beyond 384×288; 1024 per side leaves room for
+# research while a 20000×20000 crop (14.5 GB on two frames) or W2048 (10^11 weights) is one line.
+MAX_WIDTH = 64
+MAX_INPUT_SIDE = 1024
 
 
 def check_input_size(w: int, h: int) -> None:
@@ -53,6 +58,11 @@ def check_input_size(w: int, h: int) -> None:
         raise UserError(
             f"input size {w}x{h}: width and height must be positive multiples of 32 "
             "(HRNet's lowest branch runs at 1/32 of the input)"
+        )
+    if max(w, h) > MAX_INPUT_SIDE:
+        raise UserError(
+            f"input size {w}x{h}: at most {MAX_INPUT_SIDE} per side (pose models take crops of "
+            "192x256 to 288x384; memory grows with the crop's area)"
         )
 
 
@@ -80,8 +90,11 @@ class ModelConfig:
     attention_init_scale: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or self.width < 1:
-            raise UserError(f"HRNet width must be a positive integer, got {self.width!r}")
+        if not isinstance(self.width, int) or not 1 <= self.width <= MAX_WIDTH:
+            raise UserError(
+                f"HRNet width must be a whole number from 1 to {MAX_WIDTH} (published: W18 to W64, "
+                f"W32 and W48 for pose), got {self.width!r}"
+            )
         if not isinstance(self.num_joints, int) or self.num_joints < 1:
             raise UserError(f"number of joints must be a positive integer, got {self.num_joints!r}")
         try:

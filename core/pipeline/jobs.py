@@ -8,15 +8,17 @@ disjoint share without any communication; atomic outputs make "all files exist" 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.atomic import check_writable, check_writable_folder
+from core.atomic import check_writable, check_writable_folder, shorter
 from core.errors import UserError
 from core.redact import redact_url
+from core.video.capture import camera_index
 from core.video.formats import FORMATS
 from core.video.sources import IMAGE_EXTENSIONS
 
@@ -52,6 +54,7 @@ VIDEO_EXTENSIONS = (
 )
 
 _GLOB_CHARS = "*?["
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,16 +114,39 @@ def list_inputs(specs: list[str], exclude: Path | None = None) -> list[Job]:
     """
     found: dict[str, None] = {}
     seen: set[str] = set()
+    unnamed: list[str] = []
     for spec in specs:
         for item in _expand(spec, exclude):
+            if not _utf8(item):
+                unnamed.append(item)
+                continue
             identity = item if "://" in item or item.isdigit() else os.path.realpath(item)
             if identity not in seen:
                 seen.add(identity)
                 found.setdefault(item, None)
+    for item in unnamed:
+        log.warning("skipping %s: its name is not valid UTF-8 (rename it to track it)", shown(item))
+    if not found and unnamed:
+        raise UserError(f"no inputs with a valid UTF-8 name: rename {shown(unnamed[0])}")
     if not found:
         raise UserError("no inputs: give --source (a video, folder, glob, camera index or URL)")
     specs_sorted = sorted(found)
     return [Job(spec, stem) for spec, stem in zip(specs_sorted, _stems(specs_sorted), strict=True)]
+
+
+def _utf8(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (Python keeps them as lone surrogates): OpenCV
+    crashes the process on such a name (segfault), and no output, log or summary could name it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A file name fit to print, undecodable bytes as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _outside(paths: list[Path], exclude: Path | None) -> list[Path]:
@@ -132,10 +158,19 @@ def _outside(paths: list[Path], exclude: Path | None) -> list[Path]:
 
 
 def _expand(spec: str, exclude: Path | None = None) -> list[str]:
+    try:
+        return _expand_path(spec, exclude)
+    except OSError as error:  # a folder this user may not read or look into, a name too long
+        raise UserError(f"cannot read {shorter(str(spec).strip())}: {error.strerror or error}") from None
+
+
+def _expand_path(spec: str, exclude: Path | None) -> list[str]:
     text = str(spec).strip()
     if not text:
         raise UserError("empty --source")
-    if text.isdigit() or "://" in text:
+    if text.isdigit():
+        return [str(camera_index(text))]
+    if "://" in text:
         return [text]
     path = Path(text).expanduser()
     if path.is_dir():

@@ -47,8 +47,7 @@ class OutputLock:
             except FileExistsError:
                 holder = self._holder()
                 if holder is not None and self._stale(holder):
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path.unlink()
+                    self._remove_stale(holder)
                     continue
                 who = f"pid {holder['pid']} on {holder['host']}" if holder else "another run"
                 raise UserError(
@@ -62,6 +61,18 @@ class OutputLock:
             self.held = True
             return
         raise UserError(f"cannot lock output folder {self.path.parent}: another run keeps taking it")
+
+    def _remove_stale(self, holder: dict) -> None:
+        """Take over the lock of a run that is gone; one line when it is another user's to remove."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise UserError(
+                f"{self.path} is left by pid {holder['pid']}, which has ended, but this user cannot "
+                f"remove it ({error.strerror}): remove it as its owner, or choose another --out"
+            ) from None
 
     def _holder(self) -> dict | None:
         try:

@@ -173,7 +173,7 @@ class TrackerConfig:
     min_cutoff: float = field(default=1.0, metadata=_in("Hz", above=True))
     beta: float = field(default=3.0, metadata=_in("per box height per second"))
     d_cutoff: float = field(default=1.0, metadata=_in("Hz", above=True))
-    fps: float = field(default=30.0, metadata=_in("frames per second", above=True))
+    fps: float = field(default=30.0, metadata=_in("frames per second", low=0.01, high=1000.0))
 
     def __post_init__(self) -> None:
         for item in fields(self):

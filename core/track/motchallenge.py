@@ -185,7 +185,11 @@ def sequence_frame_rate(sequence: Path) -> float | None:
     info = sequence / "seqinfo.ini"
     if not info.is_file():
         return None
-    for line in info.read_text(errors="replace").splitlines():
+    try:
+        text = info.read_text(errors="replace")
+    except OSError as error:
+        raise UserError(f"cannot read {info}: {error.strerror or error}") from None
+    for line in text.splitlines():
         key, _, value = line.partition("=")
         if key.strip().lower() == "framerate":
             try:

@@ -264,6 +264,19 @@ def probe_images(images: list[Path], name: str, fps: float) -> Probe:
     )
 
 
+MAX_CAMERA_INDEX = 9999  # OpenCV reads larger numbers as a backend plus an index, beyond a C int at 2^31
+
+
+def camera_index(text: str | int) -> int:
+    """The camera a source like "0" names; UserError for a number no camera can have."""
+    value = str(text).strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_CAMERA_INDEX:
+        raise UserError(
+            f"camera index must be a whole number from 0 to {MAX_CAMERA_INDEX}, got {value[:40]!r}"
+        )
+    return int(value)
+
+
 def probe_webcam(index: int) -> Probe:
     def open_camera() -> tuple[cv2.VideoCapture, np.ndarray]:
         capture = cv2.VideoCapture(index)
@@ -310,16 +323,19 @@ def probe_stream(
     )
 
 
-# Open threads given up on: joined (bounded) at exit, since tearing down a process while one is still
-# inside FFmpeg can abort it ("terminate called without an active exception") instead of exiting cleanly.
-_abandoned_threads: list[threading.Thread] = []
+# Open threads given up on (a timeout, Ctrl-C, SIGTERM): waited for (bounded) at exit, since tearing
+# down a process while one is still inside FFmpeg aborts it ("terminate called without an active
+# exception", exit 134) instead of exiting cleanly. Each sets its event as its last act: after a join
+# that KeyboardInterrupt cut short, Python 3.11's Thread.is_alive() and join() can claim a thread
+# has ended while it is still inside FFmpeg.
+_abandoned_opens: list[threading.Event] = []
 
 
 @atexit.register
-def _join_abandoned_threads(budget: float = 15.0) -> None:
+def _join_abandoned_opens(budget: float = 15.0) -> None:
     deadline = time.monotonic() + budget
-    for thread in _abandoned_threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    for finished in _abandoned_opens:
+        finished.wait(max(0.0, deadline - time.monotonic()))
 
 
 def open_stream_bounded(
@@ -345,13 +361,14 @@ def open_stream_bounded(
     result: dict = {}
     lock = threading.Lock()
     abandoned = False
+    finished = threading.Event()
 
     def worker() -> None:
         capture = None
         try:
             capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
             if not capture.isOpened():
-                refused = rtsp_status(url, min(2.0, timeout)) == 401
+                refused = not abandoned and rtsp_status(url, min(2.0, timeout)) == 401
                 result["why"] = (
                     "authentication failed (wrong user or password)"
                     if refused
@@ -370,16 +387,23 @@ def open_stream_bounded(
         finally:
             if capture is not None:
                 capture.release()
+            finished.set()
 
     thread = threading.Thread(target=worker, name=f"open {display}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
-    while thread.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
-        thread.join(min(0.1, max(0.0, deadline - time.monotonic())))
+    try:
+        while thread.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
+            thread.join(min(0.1, max(0.0, deadline - time.monotonic())))
+    except BaseException:  # Ctrl-C or SIGTERM mid-open: waited for at exit, not torn down in FFmpeg
+        with lock:
+            abandoned = True
+        _abandoned_opens.append(finished)
+        raise
     with lock:
         if "capture" not in result and thread.is_alive():
             abandoned = True
-            _abandoned_threads.append(thread)
+            _abandoned_opens.append(finished)
             why = "cancelled" if cancel and cancel.is_set() else f"no answer within {timeout:g} s"
             raise UserError(f"cannot open stream {display}: {why}")
     if "capture" not in result:

@@ -33,6 +33,7 @@ from core.video.capture import (
     STREAM_SCHEMES,
     Probe,
     Reader,
+    camera_index,
     probe_path,
     probe_stream,
     probe_webcam,
@@ -461,7 +462,7 @@ def open_source(
     text = str(spec).strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if isinstance(spec, int) or text.isdigit():
-        probe = probe_webcam(int(text))
+        probe = probe_webcam(camera_index(text))
     elif scheme in STREAM_SCHEMES:
         probe = probe_stream(text, connect_timeout, stall_timeout, cancel)
     elif scheme:

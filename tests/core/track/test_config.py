@@ -53,7 +53,7 @@ def test_every_numeric_setting_states_its_range_and_the_help_shows_it():
     numeric = [f for f in fields(TrackerConfig) if f.type in (int, float)]
     assert numeric and all("range" in f.metadata for f in numeric)
     by_name = {f.name: f for f in numeric}
-    assert range_text(by_name["max_age"]) == "0-60" and range_text(by_name["fps"]) == "> 0"
+    assert range_text(by_name["max_age"]) == "0-60" and range_text(by_name["fps"]) == "0.01-1000"
     assert range_text(by_name["min_hits"]) == ">= 1"
     parser = CommandParser(prog="test")
     add_tracker_arguments(parser)
