@@ -2,7 +2,7 @@
 
 Readers never see half a file, and a crash leaves the previous version (or nothing) under the final
 name. Every temporary file is named `.NAME.partial-XXXX[SUFFIX]`, so what a killed process leaves
-behind is recognisable (core.video.sinks.partial_files, which `--resume` cleans up, relies on it).
+behind is recognisable (core.video.formats.partial_files, which `--resume` cleans up, relies on it).
 atomic_path() serves writers that write a whole file at once; streaming writers (core.video.sinks) keep
 the temp_beside() file open for a whole video and rename it themselves. An OS error while writing
 (a full disk, a read-only folder, a folder in the way) becomes one UserError line naming the file;
@@ -12,6 +12,7 @@ check_writable() / check_writable_folder() find most of them before a command st
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
@@ -26,6 +27,31 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+NAME_MAX = 255  # bytes in a file name (Linux, macOS)
+_RANDOM = 8  # characters mkstemp adds
+_SUFFIX_ROOM = 16  # bytes kept for a temporary's suffix (.mp4, .onnx, .pt2)
+
+
+def temp_prefix(name: str) -> str:
+    """`.NAME.partial-`, the start of every temporary file of the output `name`, whatever its suffix.
+    A name too long to carry these extra bytes within NAME_MAX (a 240-character video name) is cut
+    and marked with a hash of the whole name, so the prefix stays unique and the same from run to
+    run (core.video.formats.partial_files finds a killed run's leftovers by it)."""
+    return f".{fit_name(name, NAME_MAX - len('.') - len('.partial-') - _RANDOM - _SUFFIX_ROOM)}.partial-"
+
+
+def fit_name(name: str, limit: int) -> str:
+    """`name` when it takes at most `limit` bytes, else its start and `~` and a hash of the whole
+    name within `limit`: unique, and the same from run to run."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    mark = "~" + hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    cut = name
+    while cut and len(os.fsencode(cut + mark)) > limit:
+        cut = cut[:-1]
+    return cut + mark
+
+
 def temp_beside(path: str | Path, suffix: str = "") -> Path:
     """Create an empty `.NAME.partial-XXXX{suffix}` beside `path` (same filesystem, so the final
     os.replace is atomic), creating the folder if needed.
@@ -36,7 +62,9 @@ def temp_beside(path: str | Path, suffix: str = "") -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.partial-", suffix=suffix, dir=path.parent)
+    if len(os.fsencode(suffix)) > _SUFFIX_ROOM:
+        raise ValueError(f"temporary suffix {suffix!r} longer than {_SUFFIX_ROOM} bytes")
+    handle, name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent)
     os.close(handle)
     os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
@@ -78,10 +106,10 @@ def _temp_elsewhere(suffix: str) -> Path:
     return Path(name)
 
 
-def _file_kind(path: Path) -> str | None:
+def special_kind(path: str | Path) -> str | None:
     """What `path` is when it exists and is not a regular file or folder ("character device", …)."""
     try:
-        mode = path.stat().st_mode
+        mode = Path(path).stat().st_mode
     except OSError:
         return None
     kinds = {
@@ -96,7 +124,7 @@ def _file_kind(path: Path) -> str | None:
 def _check_kind(path: Path) -> bool:
     """True when `path` is a stream to write through (a character device or a FIFO); UserError when
     it is another kind of special file; False for a regular file or a new name."""
-    kind = _file_kind(path)
+    kind = special_kind(path)
     if kind in ("character device", "FIFO"):
         return True
     if kind is not None:

@@ -44,6 +44,7 @@ from core.pipeline.jobs import (
 )
 from core.pipeline.runner import RunOptions, run_jobs
 from core.video import check_video_file
+from core.video.capture import UnreadableInput
 from core.video.drawing import DEFAULT_THRESHOLD as DEFAULT_KPT_THRESHOLD
 
 EPILOG = """\
@@ -175,7 +176,8 @@ def plan_run(args: argparse.Namespace) -> TrackPlan:
     shard = parse_shard(args.shard) if args.shard is not None else _rank_shard(distributed)
     jobs = list_inputs(args.source, exclude=args.out)  # never the outputs of an earlier run
     for job in jobs:  # a text file is not a video, whatever FFmpeg's tty demuxer makes of it
-        check_video_file(job.spec)
+        with contextlib.suppress(UnreadableInput):  # fails in its own turn; the others still run
+            check_video_file(job.spec)
     summaries = ("summary.json",) if shard[1] == 1 else ("summary.json", f"summary.rank{shard[0]}.json")
     check_out_dir(args.out, summaries)
     check_no_overwrite(jobs, args.out, formats)

@@ -15,11 +15,18 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.atomic import check_writable, check_writable_folder, shorter
+from core.atomic import (
+    NAME_MAX,
+    check_writable,
+    check_writable_folder,
+    fit_name,
+    shorter,
+    special_kind,
+)
 from core.errors import UserError
 from core.redact import redact_url
 from core.video.capture import camera_index
-from core.video.formats import FORMATS
+from core.video.formats import FORMATS, SINKS
 from core.video.sources import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -183,6 +190,9 @@ def _expand_path(spec: str, exclude: Path | None) -> list[str]:
         raise UserError(f"no videos or images in folder {path}")
     if path.is_file():
         return [str(path)]
+    kind = special_kind(path)
+    if kind is not None:  # a FIFO, /dev/zero, /dev/urandom: there, but no video
+        raise UserError(f"not a regular video file: {path} is a {kind}")
     if any(ch in text for ch in _GLOB_CHARS):
         matches = _outside(sorted(Path(p) for p in glob.glob(str(path), recursive=True)), exclude)
         videos = [str(p) for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
@@ -226,6 +236,12 @@ def _sharing_a_stem(specs: list[str]) -> frozenset[Path]:
     return frozenset(path for path in files if path in shared)
 
 
+# Bytes an output stem may take: NAME_MAX less the longest suffix (.coco.json) and a counter (-2), so
+# every output name fits in one file name; a stream's also leaves room for a recording's time stamp.
+MAX_STEM = NAME_MAX - max(len(sink.SUFFIX) for sink in SINKS.values()) - 8
+STAMP = len("_20250101-120000")
+
+
 def _stems(specs: list[str]) -> list[str]:
     """Output names: the input's stem; inputs that share one get their parent folder as a prefix,
     then a counter (deterministic, because `specs` is sorted and the same for every worker)."""
@@ -236,6 +252,8 @@ def _stems(specs: list[str]) -> list[str]:
         if original.count(stem) > 1 and "://" not in specs[i] and not specs[i].isdigit():
             parent = Path(specs[i]).resolve().parent.name
             stems[i] = f"{parent}_{stem}" if parent else stem
+    limits = [MAX_STEM - STAMP if "://" in spec or spec.isdigit() else MAX_STEM for spec in specs]
+    stems = [fit_name(stem, limit) for stem, limit in zip(stems, limits, strict=True)]  # stable for --resume
     seen: dict[str, int] = {}
     unique = []
     for stem in stems:

@@ -385,7 +385,7 @@ def _outputs(options: RunOptions, job: Job) -> dict[str, str]:
 
 def _remove_leftovers(out_dir: Path, stem: str) -> None:
     """Temporary files of an earlier, killed run of this input: it is redone now, so they go."""
-    from core.video.sinks import partial_files
+    from core.video.formats import partial_files
 
     for path in partial_files(out_dir, stem):
         with contextlib.suppress(OSError):

@@ -4,8 +4,7 @@
 
 from core.video.capture import check_video_file
 from core.video.drawing import DEFAULT_STYLE, UNTRAINED_BANNER, DrawStyle, annotate, burn_hud, id_color
-from core.video.formats import FORMATS, SINKS, open_sinks, output_paths
-from core.video.sinks import partial_files
+from core.video.formats import FORMATS, SINKS, open_sinks, output_paths, partial_files
 from core.video.sources import Frame, FrameSource, SourceState, open_source
 
 __all__ = [

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from core.atomic import special_kind
 from core.errors import UserError, one_line
 from core.redact import redact_text, redact_url, url_secrets
 
@@ -138,6 +139,9 @@ def probe_path(text: str, image_fps: float) -> Probe:
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return probe_images([path], str(path), image_fps)
         return probe_video_file(path)
+    kind = special_kind(path)
+    if kind is not None:  # a FIFO, /dev/zero, /dev/urandom: FFmpeg would read it forever
+        raise UserError(f"not a regular video file: {path} is a {kind}")
     if any(ch in text for ch in "*?["):
         matches = [Path(p) for p in glob.glob(str(path), recursive=True)]
         images = image_files(matches)
@@ -201,6 +205,11 @@ def looks_like_text(head: bytes) -> bool:
     return controls <= len(text) // 100
 
 
+class UnreadableInput(UserError):
+    """An input this user may not read: its own job fails, the batch goes on (a batch checks its
+    inputs before the model loads, and one unreadable video must not stop the others)."""
+
+
 def check_video_file(path: Path | str) -> None:
     """Refuse what is not a video before FFmpeg gets to guess: its tty demuxer would happily show a
     text file (a MOTChallenge gt.txt) as frames of ANSI art. Judged by content, not by extension.
@@ -212,7 +221,7 @@ def check_video_file(path: Path | str) -> None:
         with open(path, "rb") as file:
             head = file.read(4096)
     except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+        raise UnreadableInput(f"cannot read {path}: {error.strerror or error}") from None
     if not head:
         raise UserError(f"not a video: {path} is empty")
     if container_format(head) is None and looks_like_text(head):

@@ -4,9 +4,11 @@ Adding a format: a sink class (core.video.sinks.Sink: `SUFFIX`, `for_clip`, writ
 and one row in `SINKS`; `run.py track --formats`, its help, `--resume` and the summary follow.
 """
 
+import glob
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from core.atomic import temp_prefix
 from core.errors import UserError
 from core.video.sinks import Clip, CocoSink, CsvSink, JsonlSink, MotSink, Sink, VideoSink
 
@@ -32,6 +34,15 @@ def output_paths(out_dir: Path, stem: str, formats: Iterable[str]) -> dict[str, 
     formats = set(formats)
     check_formats(formats)
     return {name: Path(out_dir) / f"{stem}{sink.SUFFIX}" for name, sink in SINKS.items() if name in formats}
+
+
+def partial_files(out_dir: Path, stem: str) -> list[Path]:
+    """Temporary files left by killed runs for this stem (safe to delete when no run is writing it):
+    those whose names start with the temporary prefix of one of the stem's outputs."""
+    found: set[Path] = set()
+    for path in output_paths(out_dir, stem, FORMATS).values():
+        found.update(Path(out_dir).glob(glob.escape(temp_prefix(path.name)) + "*"))
+    return sorted(found)
 
 
 def open_sinks(

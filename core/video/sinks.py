@@ -62,15 +62,6 @@ class Sink(Protocol):
         """Delete the temporary file; the final name is never created."""
 
 
-def partial_files(out_dir: Path, stem: str) -> list[Path]:
-    """Temporary files left by killed runs for this stem (safe to delete when no run is writing it)."""
-    return sorted(Path(out_dir).glob(f".{glob_escape(stem)}.*.partial*"))
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
 def _temp_path(path: Path, suffix: str = "") -> Path:
     """Create a unique hidden temp file beside `path`; UserError if the folder is not writable."""
     try:

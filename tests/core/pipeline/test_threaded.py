@@ -26,8 +26,7 @@ from core.pipeline import (
 from core.pose import codec
 from core.pose.estimator import PoseEstimator
 from core.video.drawing import DrawStyle
-from core.video.formats import open_sinks
-from core.video.sinks import partial_files
+from core.video.formats import open_sinks, partial_files
 from core.video.sources import open_source
 from tests.support.helpers import loop_video
 
