@@ -1,15 +1,16 @@
 """The one path from a command's exception to the user's screen: a `UserError` is one `error:` line
-and exit 2, Ctrl-C is `interrupted` and exit 130 (SIGTERM: 143), a closed pipe ends quietly with 141,
-anything else is a bug and keeps its traceback. `run.py` and the developer scripts
-(`python -m core.bench.mot`, …) all end here. Whatever reaches the screen this way (the error line,
-a bug's traceback, an uncaught exception in a thread) has URL credentials masked (core.redact), a
-last line of defence behind the places that name a source.
+and exit 2, Ctrl-C is `interrupted` and exit 130 (another stop signal: 128 + its number, SIGTERM
+143), a closed pipe ends quietly with 141, anything else is a bug and keeps its traceback. `run.py`
+and the developer scripts (`python -m core.bench.mot`, …) all end here. Whatever reaches the screen
+this way (the error line, a bug's traceback, an uncaught exception in a thread) has URL credentials
+masked (core.redact), a last line of defence behind the places that name a source.
 
-The first SIGINT or SIGTERM raises KeyboardInterrupt, so the command cleans up as on Ctrl-C (partial
-files discarded, summary written). Further ones while it cleans up are noted, not raised: a second
-KeyboardInterrupt in the middle of stopping threads would leave native threads running at exit
-(`terminate called without an active exception`, exit 134) and the summary unwritten. A third
-quits at once, for a clean-up that hangs.
+The first stop signal raises KeyboardInterrupt, so the command cleans up as on Ctrl-C (partial
+files discarded, summary written): SIGINT, SIGTERM, SIGHUP (a closed terminal), SIGQUIT (Ctrl-\\)
+and SIGUSR1/2, whose default actions would end the process on the spot and leave `.partial` files.
+Further ones while it cleans up are noted, not raised: a second KeyboardInterrupt in the middle of
+stopping threads would leave native threads running at exit (`terminate called without an active
+exception`, exit 134) and the summary unwritten. A third quits at once, for a clean-up that hangs.
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ from core.errors import UserError
 from core.redact import redact_text
 
 QUIT_AFTER = 3  # signals: the third ends the process without waiting for the clean-up
+# Signals that end a command with its clean-up (those a platform lacks are left out).
+STOP_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
 
 
 class Interrupts:
-    """SIGINT/SIGTERM handlers for the duration of a command; remembers the first signal's number."""
+    """STOP_SIGNALS' handlers for the duration of a command; remembers the first signal's number."""
 
     def __init__(self) -> None:
         self.first: int | None = None
@@ -47,7 +54,7 @@ class Interrupts:
         print("interrupted: finishing clean-up (once more to quit at once)", file=sys.stderr, flush=True)
 
     def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             with contextlib.suppress(ValueError):  # only the main thread may set handlers
                 self.previous[signum] = signal.signal(signum, self.handle)
 
@@ -69,7 +76,7 @@ class Interrupts:
 def run_command(
     main: Callable[..., int | None], argv: list[str], *, handle_signals: bool = True, **kwargs
 ) -> int:
-    """`main(argv, **kwargs)` with its exit code; `handle_signals=False` leaves SIGINT/SIGTERM alone
+    """`main(argv, **kwargs)` with its exit code; `handle_signals=False` leaves the signals alone
     (the desktop app, whose Qt loop handles them)."""
     interrupts = Interrupts()
     if handle_signals:

@@ -194,8 +194,10 @@ def _run_locked(
         if live:
             stamp = time.strftime("%Y%m%d-%H%M%S")  # a recording never overwrites an earlier one
             live_jobs = [Job(j.spec, f"{j.stem}_{stamp}") for j in live]
-            entries, _ = run_job_group(config, live_jobs, options, models)
-            record(entries)  # Ctrl-C is how live recordings end: their outputs are kept, the run succeeds
+            entries, interrupted = run_job_group(config, live_jobs, options, models)
+            record(entries)  # Ctrl-C is how live recordings end: their outputs are kept, as done
+            if interrupted:  # … and the run says it was interrupted, like any other
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         summary["interrupted"] = True
         save()
@@ -222,6 +224,8 @@ def run_job_group(
     """Run `jobs` together through one pipeline; (summary entries, interrupted by Ctrl-C).
 
     Failures become the entries' errors, never exceptions, so one bad input never stops the batch.
+    A live source (a camera, a stream, an MJPEG feed over http) that Ctrl-C ends is "done" with its
+    outputs kept: that is how a recording ends. The run is interrupted all the same.
     """
     from core.video.sources import open_source
 
@@ -295,7 +299,7 @@ def run_job_group(
             entry.update(status="interrupted", error="interrupted; partial outputs discarded")
         else:
             entry.update(status="done", outputs=_outputs(options, job))
-    return list(entries.values()), interrupted and not all(source.is_live for _, source in opened)
+    return list(entries.values()), interrupted
 
 
 def _sink_factory(job: Job, source, options: RunOptions, models: Models):

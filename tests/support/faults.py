@@ -9,6 +9,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +90,24 @@ def write_video(path: Path, size=(64, 48), frames: int = 3, fourcc: str = "mp4v"
 
 TINY_TRACK = ["--width", "8", "--input-size", "64x96", "--no-progress", "--checkpoint", "none"]
 TINY_TRACK += ["--detector", "hog", "--no-report"]
+
+
+def start_command(*argv) -> subprocess.Popen:
+    """`python run.py ARGV` started as a child process, for a test that signals it mid-way."""
+    return subprocess.Popen(
+        [sys.executable, "run.py", *map(str, argv)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def wait_for_partial(process: subprocess.Popen, folder: Path, timeout: float = 120) -> None:
+    """Until a `.NAME.partial-*` file is in `folder`: the command is writing its output."""
+    deadline = time.monotonic() + timeout
+    while not list(Path(folder).glob(".*.partial-*")):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no output was started in time"
+        time.sleep(0.02)
