@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from core.cli.options import CommandParser, add_device_argument, number
+from core.cli.options import CommandParser, add_device_argument, number, path_argument
 from core.errors import UserError
 
 
@@ -79,7 +79,11 @@ def train_parser() -> argparse.ArgumentParser:
     solver.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
     solver.add_argument("--no-amp", action="store_true", help="train in float32 on the GPU")
     run = parser.add_argument_group("run")
-    run.add_argument("--out", help="output folder: checkpoints, log.csv, tensorboard/")
+    run.add_argument(
+        "--out",
+        type=lambda text: str(path_argument(text)),
+        help="output folder: checkpoints, log.csv, tensorboard/",
+    )
     add_device_argument(run, default=None)
     run.add_argument("--seed", type=int)
     run.add_argument("--eval-every", type=int, help="validate every K epochs (0: never)")

@@ -302,7 +302,7 @@ def _read_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")
     try:
-        with path.open("rb") as handle:
+        with path.open(encoding="utf-8-sig") as handle:  # a BOM (Windows editors) is not JSON
             return json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"{path}: not a JSON file, so not a {what}") from None

@@ -79,10 +79,20 @@ def _ints(text: str, what: str) -> list[int]:
     return values
 
 
+def _given(args: argparse.Namespace, *names: str) -> None:
+    """An option given as an empty list (`--presets ''`, an unset shell variable) is a mistake, not
+    "the default grid", which is what an empty string used to run."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not value.replace(",", "").strip():
+            raise UserError(f"--{name} is empty: leave it out for the default, or name what to run")
+
+
 def config_from_args(args: argparse.Namespace):
     from core.bench.models import BenchConfig, parse_rows
     from core.runtime import available_backends, resolve_device
 
+    _given(args, "presets", "backends", "precisions", "batch")
     device = resolve_device(args.device)
     quick = QUICK if args.quick else {}
     if args.backends is not None:

@@ -61,7 +61,7 @@ def _load_mot(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 def _load_coco(path: Path, image_ids: list[int] | None) -> tuple[dict, list[int]]:
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is not JSON
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: not valid JSON ({error})") from None
     except RecursionError:  # json's parser recurses once per nesting level

@@ -27,6 +27,9 @@ from core.records import Detection, Track
 # Frame numbers and ids beyond this are not a video's (10 h at 250 fps is 9 million frames); larger
 # ones would overflow or wrap when converted to integers, and the per-frame loops would never end.
 MAX_NUMBER = 10_000_000
+# Box coordinates and sizes beyond this are no image's (a 16K frame is 15360 wide); larger ones overflow
+# the tracker's squared distances and areas.
+MAX_COORDINATE = 1_000_000
 
 
 @dataclass
@@ -66,15 +69,19 @@ def read_table(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"MOTChallenge file not found: {path}")
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:  # a BOM (Windows editors) is no column
             rows = _parse_rows(path, handle)
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a MOTChallenge text file (binary or not UTF-8)") from None
     if not rows:
         return np.zeros((0, 10))
     table = np.asarray(rows)
-    if not np.isfinite(table[:, :6]).all():
-        raise UserError(f"{path}: NaN or infinite values in frame/id/box columns")
+    if not np.isfinite(table[:, :7]).all():
+        bad = int(np.flatnonzero(~np.isfinite(table[:, :7]).all(axis=1))[0])
+        raise UserError(f"{path}: row {bad + 1} has NaN or infinite values in frame/id/box/score")
+    if (np.abs(table[:, 2:6]) > MAX_COORDINATE).any():
+        bad = int(np.flatnonzero((np.abs(table[:, 2:6]) > MAX_COORDINATE).any(axis=1))[0])
+        raise UserError(f"{path}: row {bad + 1} has a box beyond {MAX_COORDINATE:,} pixels")
     if (table[:, 0] < 1).any() or (table[:, 0] != np.round(table[:, 0])).any():
         raise UserError(f"{path}: frame numbers must be integers starting at 1")
     if (table[:, 0] > MAX_NUMBER).any() or (np.abs(table[:, 1]) > MAX_NUMBER).any():
@@ -92,8 +99,8 @@ def _parse_rows(path: Path, handle) -> list[list[float]]:
         line = line.strip()
         if not line:
             continue
-        try:
-            values = [float(v) for v in line.replace(" ", "").split(",") if v != ""]
+        try:  # the format has 10 columns; what some files add after them (a tag, a note) is not read
+            values = [float(v) for v in line.replace(" ", "").split(",")[:10] if v != ""]
         except ValueError:
             raise UserError(f"{path}:{number}: not a comma-separated row of numbers: {line[:60]!r}") from None
         if len(values) < 6:

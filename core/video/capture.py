@@ -57,18 +57,52 @@ class CaptureReader:
         self.capture.release()
 
 
+# The largest frame a source may have: 8192 x 8192 (8K video is 7680 x 4320). A 20000 x 20000 image
+# takes 1.2 GB decoded, and every stage after it (detector, crops, annotated video) scales with it.
+MAX_FRAME_PIXELS = 8192 * 8192
+
+
+def frame_size_problem(width: int, height: int) -> str:
+    """Why frames of this size cannot be tracked ("" when they can)."""
+    if width * height > MAX_FRAME_PIXELS:
+        return f"frames of {width}x{height} are larger than 8192x8192 pixels; scale it down first"
+    return ""
+
+
+def encoded_image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG's or a JPEG's header, without decoding the pixels."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + length
+    return None
+
+
 def read_image(path: Path) -> tuple[np.ndarray | None, str]:
     """(BGR image, "") or (None, why). A JPEG without its end marker is refused before libjpeg sees it:
     libjpeg would decode the grey rest of it and print "Premature end of JPEG file" on the process's
-    stderr, beside the one line a user should get."""
+    stderr, beside the one line a user should get. An image larger than MAX_FRAME_PIXELS is refused
+    from its header, before it takes gigabytes."""
     try:
         data = path.read_bytes()
     except OSError as error:
         return None, one_line(error)
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
         return None, "truncated JPEG"
+    size = encoded_image_size(data)
+    if size is not None and frame_size_problem(*size):
+        return None, frame_size_problem(*size)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return (image, "") if image is not None else (None, "not an image OpenCV can decode")
+    if image is None:
+        return None, "not an image OpenCV can decode"
+    problem = frame_size_problem(image.shape[1], image.shape[0])
+    return (None, problem) if problem else (image, "")
 
 
 class ImageListReader:
@@ -243,6 +277,10 @@ def probe_video_file(path: Path) -> Probe:
     if not ok or image is None:
         capture.release()
         raise UserError(f"video has no frames: {path}")
+    problem = frame_size_problem(image.shape[1], image.shape[0])
+    if problem:
+        capture.release()
+        raise UserError(f"cannot track {path}: {problem}")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     return Probe(
         name=str(path),
@@ -258,7 +296,13 @@ def probe_video_file(path: Path) -> Probe:
 
 def probe_images(images: list[Path], name: str, fps: float) -> Probe:
     reader = ImageListReader(images)
-    first, _ = reader.read()
+    if len(images) == 1:  # one image: why it cannot be read is the error itself, not a warning
+        first, why = read_image(images[0])
+        reader.position = 1
+        if first is None:
+            raise UserError(f"cannot read image {name}: {why}")
+    else:
+        first, _ = reader.read()
     if first is None:
         raise UserError(f"no readable images in {name}")
     return Probe(

@@ -261,6 +261,21 @@ class MotSink(_AtomicTextSink):
         file.writelines(result_row(frame.index + 1, t) for t in tracks)
 
 
+# Sides MPEG-4 part 2 encodes: even (4:2:0 chroma), at most 8190 ("dimensions too large for MPEG-4"
+# from 8192); at least 16 so that a 1x1 or 640x1 source still gives a video that plays.
+VIDEO_SIDES = (16, 8190)
+
+
+def writable_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size the annotated video is written at: the source's, scaled down to fit VIDEO_SIDES'
+    largest side, then each side made even and at least the smallest (frames are resized to it)."""
+    low, high = VIDEO_SIDES
+    width, height = int(size[0]), int(size[1])
+    scale = min(1.0, high / max(width, height, 1))
+    sides = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return tuple(min(high, max(low, side + side % 2)) for side in sides)
+
+
 class VideoSink:
     """MPEG-4 video (OpenCV's mp4v) of the annotated frames, or of the raw frames when none is given.
 
@@ -275,7 +290,7 @@ class VideoSink:
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         self.path = Path(path)
-        self.size = (int(size[0]), int(size[1]))
+        self.size = writable_size(size)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.temp = _temp_path(self.path, suffix=self.path.suffix or ".mp4")
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(

@@ -154,6 +154,7 @@ class FrameSource:
         # A file that ends before its container's frame count: a warning, or (False) an error.
         self.allow_partial = True
         self._last_frame = 0.0  # monotonic time of the last captured frame
+        self._last_stamp: float | None = None  # a file's timestamp of its last frame, in seconds
         self._state = SourceState("showing")
         self._state_lock = threading.Lock()
         self._stalled = False  # flagged lost by check_stall while the reader is still blocked
@@ -350,7 +351,7 @@ class FrameSource:
                 if self._reopen is None or self._stop.is_set():
                     if self._is_live and self.kind in ("stream", "webcam") and not self._stop.is_set():
                         self._error = f"{self._name}: stream ended (reconnect disabled)"
-                    elif self.kind == "file" and self._frame_count and self._captured < self._frame_count:
+                    elif self.kind == "file" and self._short_of_its_length():
                         short = (
                             f"decoding stopped at frame {self._captured} of {self._frame_count} "
                             "(truncated or corrupt file?)"
@@ -365,6 +366,17 @@ class FrameSource:
                 continue
             self._emit(image, msec)
 
+    def _short_of_its_length(self) -> bool:
+        """True when a file stopped decoding before its end. Its frame count is the container's
+        duration times its nominal rate, so a variable-rate file with a gap in its timestamps
+        (MKV, WebM) has fewer frames than that and is whole all the same: whole means that the
+        last frame's timestamp reaches the duration (to within two frames)."""
+        if not self._frame_count or self._captured >= self._frame_count:
+            return False
+        if not self._fps or self._last_stamp is None:
+            return True
+        return self._last_stamp + 2.0 / self._fps < self._frame_count / self._fps
+
     def _emit(self, image: np.ndarray, msec: float | None) -> None:
         with self._state_lock:
             self._last_frame = time.monotonic()
@@ -376,7 +388,7 @@ class FrameSource:
         if self._is_live:
             stamp = time.monotonic() - self._t0
         elif msec is not None and msec >= 0 and (index == 0 or msec > 0):
-            stamp = msec / 1000.0
+            stamp = self._last_stamp = msec / 1000.0
         else:
             stamp = index / self._fps if self._fps else float(index)
         captured = self._arrival.arrived(self._last_frame, msec) if self._is_live else self._last_frame
