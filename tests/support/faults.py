@@ -111,3 +111,15 @@ def wait_for_partial(process: subprocess.Popen, folder: Path, timeout: float = 1
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no output was started in time"
         time.sleep(0.02)
+
+
+OTHER_USER = 65533  # owns what the test's command may not touch: neither 65534 nor root without DAC
+
+
+def owned_by_another_user(path: Path, mode: int) -> Path:
+    """`path` given to OTHER_USER with `mode`, so that its mode bits bind whichever way
+    tests.support.sandbox.unprivileged runs the command (as user 65534, or as root without the
+    capabilities that bypass file modes: root would still own a root-owned file)."""
+    os.chown(path, OTHER_USER, OTHER_USER)
+    os.chmod(path, mode)
+    return path

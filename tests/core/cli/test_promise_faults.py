@@ -15,27 +15,27 @@ from tests.support.faults import (
     command,
     listing,
     one_error,
+    owned_by_another_user,
     subprocess_command,
     succeeded,
     write_video,
 )
-from tests.support.sandbox import as_nobody, require_nobody
+from tests.support.sandbox import unprivileged
 
 
 def test_one_unreadable_video_does_not_stop_the_others(world_readable_dir):
     """README: "one unreadable video does not stop the others". A video of another owner with mode
     600 stopped the whole batch with exit 2 before the readable ones ran."""
-    require_nobody()
     videos = world_readable_dir / "in"
     videos.mkdir()
     for name in ("a.mp4", "b.mp4", "c.mp4"):
         write_video(videos / name)
-    (videos / "b.mp4").chmod(0o600)  # root's: user 65534 may not read it
+    owned_by_another_user(videos / "b.mp4", 0o600)  # no one else may read it
     out = world_readable_dir / "out"
     out.mkdir(mode=0o777)
     out.chmod(0o777)
     done = subprocess_command(
-        "track", "--source", videos, "--out", out, "--formats", "jsonl", *TINY_TRACK, prefix=as_nobody([])
+        "track", "--source", videos, "--out", out, "--formats", "jsonl", *TINY_TRACK, prefix=unprivileged([])
     )
     one_error(done, "cannot read", "b.mp4", "Permission denied", code=1)
     assert "2 done, 0 skipped, 1 failed" in done.out

@@ -1,6 +1,7 @@
 """Issue 22, tracebacks instead of one line: each case below ended in a Python traceback; now it is
 one `error:` line and exit 2 (or, for a source that fails in its turn, the run's error line and
-exit 1), and nothing is created. Permission cases run as user 65534 (root reads everything)."""
+exit 1), and nothing is created. Permission cases run unprivileged (tests.support.sandbox: root
+reads everything) on files of another user."""
 
 import json
 import socket
@@ -15,10 +16,11 @@ from tests.support.faults import (
     command,
     listing,
     one_error,
+    owned_by_another_user,
     subprocess_command,
     write_video,
 )
-from tests.support.sandbox import as_nobody, require_nobody
+from tests.support.sandbox import unprivileged
 
 
 @pytest.fixture
@@ -94,36 +96,31 @@ def test_frame_rates_no_sequence_can_have_are_one_line(tmp_path, capsys, shared_
 
 
 # ------------------------------------------------------------------------------ as another user
-@pytest.fixture
-def nobody_folder(world_readable_dir) -> Path:
-    require_nobody()
-    return world_readable_dir
-
-
-def test_an_unreadable_folder_or_glob_is_one_line_for_another_user(nobody_folder):
-    videos = nobody_folder / "in"
+def test_an_unreadable_folder_or_glob_is_one_line_for_another_user(world_readable_dir):
+    videos = world_readable_dir / "in"
     videos.mkdir()
     write_video(videos / "clip.mp4")
-    videos.chmod(0o700)  # root's: user 65534 may not look inside
-    out = nobody_folder / "out"
+    owned_by_another_user(videos, 0o700)  # no one else may look inside
+    out = world_readable_dir / "out"
     for source in (videos, f"{videos}/*.mp4", videos / "clip.mp4"):
         done = subprocess_command(
-            "track", "--source", source, "--out", out, *TINY_TRACK, prefix=as_nobody([])
+            "track", "--source", source, "--out", out, *TINY_TRACK, prefix=unprivileged([])
         )
         one_error(done, "cannot read", "Permission denied")
     assert not out.exists()
 
 
-def test_a_stale_lock_left_by_another_user_is_one_line(nobody_folder):
-    """The lock's process is gone, but the lock is root's in a sticky folder (/tmp-like): user 65534
-    cannot take it over, and says so instead of a PermissionError traceback."""
-    clip = write_video(nobody_folder / "clip.mp4")
-    out = nobody_folder / "out"
+def test_a_stale_lock_left_by_another_user_is_one_line(world_readable_dir):
+    """The lock's process is gone, but lock and sticky folder (/tmp-like) are another user's: the
+    run cannot take the lock over, and says so instead of a PermissionError traceback."""
+    clip = write_video(world_readable_dir / "clip.mp4")
+    out = world_readable_dir / "out"
     out.mkdir()
-    out.chmod(0o1777)
     lock = out / ".track.lock"
     lock.write_text(json.dumps({"pid": 2**22 + 1, "host": socket.gethostname()}))  # beyond pid_max: gone
-    done = subprocess_command("track", "--source", clip, "--out", out, *TINY_TRACK, prefix=as_nobody([]))
+    owned_by_another_user(lock, 0o644)
+    owned_by_another_user(out, 0o1777)
+    done = subprocess_command("track", "--source", clip, "--out", out, *TINY_TRACK, prefix=unprivileged([]))
     one_error(done, ".track.lock", "has ended", "cannot remove it")
     assert listing(out) == [".track.lock"]
 
