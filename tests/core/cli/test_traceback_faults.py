@@ -54,23 +54,18 @@ def test_a_malformed_ipv6_stream_url_fails_in_its_turn_without_its_password(tmp_
 
 def test_an_out_path_the_system_refuses_is_one_line(tmp_path, capsys, clip, shared_data):
     """A path of 4096 characters failed with ENAMETOOLONG wherever it was first looked at: every
-    path option is checked as it is parsed, and an output folder (train's --out) when it is checked."""
+    path option is checked as it is parsed, and an output folder when it is checked (a recipe's
+    run.out_dir)."""
     long = tmp_path / ("x" * 4096)
     track = ["track", "--source", clip, "--out", long, *TINY_TRACK]
     one_error(command(capsys, *track), "--out", "path too long")
     det = shared_data / "mot15" / "TUD-Campus" / "det.txt"
     one_error(command(capsys, "mot", "--det", det, "--out", long, "--quiet"), "--out", "path too long")
     mini = shared_data / "coco_mini"
-    train = [
-        "train",
-        "--coco-ann",
-        mini / "person_keypoints.json",
-        "--images",
-        mini / "images",
-        "--out",
-        long,
-    ]
-    one_error(command(capsys, *train), "output folder", "File name too long", "…")
+    train = ["train", "--coco-ann", mini / "person_keypoints.json", "--images", mini / "images"]
+    one_error(command(capsys, *train, "--out", long), "--out", "path too long")
+    recipe = ["--set", f"run.out_dir='{long}'"]
+    one_error(command(capsys, *train, *recipe), "output folder", "File name too long", "…")
     assert listing(tmp_path) == ["clip.mp4"]
 
 
