@@ -69,8 +69,8 @@ def direction_cost(headings: np.ndarray, moves: np.ndarray) -> np.ndarray:
     """Angle between each track's heading (T, 2) and each of its candidate moves (T, O, 2), as a fraction
     of a U-turn, (T, O): 0 straight on, 0.5 at a right angle, 1 back where it came from (OC-SORT's
     momentum term)."""
-    norms = np.linalg.norm(moves, axis=2) * np.linalg.norm(headings, axis=1)[:, None]
-    cosine = np.einsum("tod,td->to", moves, headings) / np.maximum(norms, 1e-9)
+    norms = np.sqrt((moves**2).sum(axis=2) * (headings**2).sum(axis=1)[:, None])
+    cosine = (moves * headings[:, None, :]).sum(axis=2) / np.maximum(norms, 1e-9)
     return np.arccos(np.clip(cosine, -1.0, 1.0)) / np.pi
 
 

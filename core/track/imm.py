@@ -158,7 +158,7 @@ class BoxIMM(BoxKalman):
             xs.reshape(-1, 8), covariances.reshape(-1, 8, 8), z, filters[0].noise[0], heights
         )
         # Log-likelihood of the box under each model (Gaussian innovation, 4 dof), normalised in logs.
-        distance = np.einsum("ni,nij,nj->n", residual, inverse, residual)
+        distance = ((residual[:, None, :] @ inverse)[:, 0] * residual).sum(axis=1)
         log_likelihood = (0.5 * (np.linalg.slogdet(inverse)[1] - distance)).reshape(count, 2)
         weights = mu * np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
         _unstack(

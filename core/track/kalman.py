@@ -195,7 +195,7 @@ def mahalanobis_all(filters: list[BoxKalman], boxes: np.ndarray) -> np.ndarray:
         x[:, 3], _shared_noise(filters)[0]
     )
     diff = xyxy_to_xyah(boxes)[None] - x[:, None, :4]
-    return np.einsum("foi,fij,foj->fo", diff, np.linalg.inv(covariance), diff)
+    return ((diff @ np.linalg.inv(covariance)) * diff).sum(axis=2)
 
 
 def predict_states(
