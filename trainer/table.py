@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.atomic import write_text_atomic
-from core.bench.models import machine_info
 from core.cli.entry import script
 from core.cli.options import CommandParser
 from core.errors import UserError
@@ -40,6 +39,7 @@ from core.model import (
     read_checkpoint_file,
     resolve_positions,
 )
+from core.runtime import machine_info
 from trainer.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,12 +13,9 @@ printed beside them, labelled as the paper's.
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import gc
 import io
 import json
-import platform
 import statistics
 import sys
 import time
@@ -38,11 +35,9 @@ from core.model import (
 )
 from core.runtime import (
     Backend,
-    auto_candidates,
     backend_name,
-    cpu_isa,
-    cpu_name,
     create_backend,
+    machine_info,
     precision_name,
     resolve_device,
     supported_precisions,
@@ -138,38 +133,6 @@ def plan_backends(config: BenchConfig, device: torch.device) -> list[tuple[str, 
     if not pairs:
         raise UserError("no backend/precision combination left to measure")
     return pairs
-
-
-def machine_info(device: torch.device) -> dict:
-    """Where the numbers come from: printed above the table and stored in every JSON row."""
-    info = {
-        "machine": f"{platform.system()} {platform.machine()}",
-        "cpu": f"{cpu_name()} ({cpu_isa()})",
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "auto": " ".join(auto_candidates(device)[1:]),  # why `--backend auto` picks what it picks here
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": None,
-        "tensorrt": None,
-        "torch_tensorrt": None,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    with contextlib.suppress(Exception):
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    if device.type == "cuda":
-        with contextlib.suppress(Exception):  # never import torch_tensorrt without CUDA
-            from core.runtime.tensorrt import TrtEnvironment
-
-            environment = TrtEnvironment.current(device)
-            info["tensorrt"], info["torch_tensorrt"] = (
-                environment.tensorrt_version,
-                environment.torch_tensorrt_version,
-            )
-    return info
 
 
 def _timed(backend: Backend, x: torch.Tensor, device: torch.device) -> tuple[float, torch.Tensor]:

@@ -30,6 +30,7 @@ from core.runtime.backends import (
 from core.runtime.base import CACHE_ROOT, PRECISIONS, Backend, model_input_size, weights_digest
 from core.runtime.buckets import batch_buckets, bucket_for, pad_batch, run_bucketed, warm_up
 from core.runtime.device import cpu_isa, cpu_name, cpu_supports_bf16, device_scope, resolve_device
+from core.runtime.machine import machine_info
 
 __all__ = [
     "ALIASES",
@@ -48,6 +49,7 @@ __all__ = [
     "cpu_supports_bf16",
     "create_backend",
     "device_scope",
+    "machine_info",
     "model_input_size",
     "pad_batch",
     "precision_help",
