@@ -5,14 +5,19 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.support.faults import TINY_TRACK, command, listing, one_error, subprocess_command, write_video
-from tests.support.helpers import ROOT
+from tests.support.faults import (
+    TINY_TRACK,
+    command,
+    listing,
+    one_error,
+    start_command,
+    subprocess_command,
+    write_video,
+)
 
 
 def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning_and_the_batch_runs(tmp_path):
@@ -40,14 +45,7 @@ def test_ctrl_c_while_a_stream_is_still_opening_ends_cleanly(tmp_path):
     server.settimeout(120)
     url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/live"
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "track", "--source", url, "--out", out, "--formats", "jsonl", *TINY_TRACK],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    process = start_command("track", "--source", url, "--out", out, "--formats", "jsonl", *TINY_TRACK)
     try:
         connection, _ = server.accept()  # FFmpeg is opening the stream
         time.sleep(0.2)

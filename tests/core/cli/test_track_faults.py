@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.helpers import ROOT, TINY_MODEL, loop_video, require, run_track
+from tests.support.faults import start_command
+from tests.support.helpers import TINY_MODEL, loop_video, require, run_track
 
 TINY = TINY_MODEL
 
@@ -152,14 +153,7 @@ def test_malformed_detection_files_are_one_line(tmp_path, shared_data, name, con
 
 # 7 + 10 (SIGTERM) ---------------------------------------------------------------------------------
 def start_track(video: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "run.py", "track", "--source", video, "--out", out, "--formats", "jsonl", *TINY],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    return start_command("track", "--source", video, "--out", out, "--formats", "jsonl", *TINY)
 
 
 def wait_until_tracking(process: subprocess.Popen, out: Path, timeout: float = 120) -> None:
