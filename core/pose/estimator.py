@@ -44,7 +44,7 @@ class PoseEstimator:
         """`pad_batches`: pad each batch to its bucket (off: every crop count is its own shape);
         `warmup`: run every bucket once now, so the first frames are not the slow ones. Both default
         to on for CUDA and off on the CPU, where `python -m core.bench.buckets` measured padding as
-        1.3-1.5× the compute against ~0.3 s once per new batch size (README, Inference backends)."""
+        1.3-1.5× the compute against ~0.3 s once per new batch size (docs/buckets.md)."""
         if decode not in codec.DECODE_METHODS:
             raise UserError(f"decode must be one of {', '.join(codec.DECODE_METHODS)}, got {decode!r}")
         if int(batch_size) < 1:
