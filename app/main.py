@@ -197,17 +197,20 @@ class Splash:
 
 
 def run_until_closed(window) -> int:
-    """The event loop; Ctrl-C in the terminal and SIGTERM (a service manager, `kill`) close the
+    """The event loop; Ctrl-C in the terminal, SIGTERM (a service manager, `kill`) and the other stop
+    signals of the commands (core.cli.entry.STOP_SIGNALS: a closed terminal's SIGHUP, …) close the
     window the normal way, so a recording in progress is finalised. Python handles signals only when
     it runs, so a timer gives it a moment ten times a second."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
+    from core.cli.entry import STOP_SIGNALS
+
     def close(*_) -> None:
         window.close()
 
-    signal.signal(signal.SIGINT, close)
-    signal.signal(signal.SIGTERM, close)
+    for number in STOP_SIGNALS:
+        signal.signal(number, close)
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(100)
