@@ -169,8 +169,9 @@ class BoxIMM(BoxKalman):
         )
 
     def snapshot(self) -> tuple:
-        """(x, models' states, covariances, probabilities); the covariance follows from them."""
-        return self.x.copy(), self.xs.copy(), self.Ps.copy(), self.mu.copy()
+        """(x, models' states, covariances, probabilities); the covariance follows from them. Shared,
+        not copied, as BoxKalman's: no step writes into them."""
+        return self.x, self.xs, self.Ps, self.mu
 
     def restore(self, state: tuple) -> None:
         self.x, self.xs, self.Ps, self.mu = (part.copy() for part in state)
@@ -231,7 +232,9 @@ class FilterPyBoxIMM(BoxIMM):
 
     def restore(self, state: tuple) -> None:
         _, xs, covariances, mu = state
-        self.imm.mu = mu.copy()
+        # filterpy's update weighs by `cbar` (the predicted probabilities), not `mu`: a restored
+        # prediction (a re-update's replay starts from one) must bring both back.
+        self.imm.mu, self.imm.cbar = mu.copy(), mu.copy()
         for kf, state_x, state_p in zip(self.imm.filters, xs, covariances, strict=True):
             kf.x, kf.P = state_x.reshape(8, 1).copy(), state_p.copy()
         self.imm._compute_state_estimate()

@@ -128,7 +128,9 @@ class BoxKalman:
             f.x, f.P = state, cov
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x.copy(), self.P.copy()
+        """The state to `restore` later. The numpy engines never write into a state array (each step
+        makes new ones), so a snapshot shares the arrays instead of copying them."""
+        return self.x, self.P
 
     def restore(self, state: tuple[np.ndarray, np.ndarray]) -> None:
         self.x, self.P = state[0].copy(), state[1].copy()
@@ -166,6 +168,9 @@ class FilterPyBoxKalman(BoxKalman):
     @P.setter
     def P(self, value: np.ndarray) -> None:
         self.kf.P = np.array(value, dtype=np.float64)
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x.copy(), self.P.copy()  # filterpy's arrays change in place
 
     @classmethod
     def predict_all(cls, filters: list[BoxKalman], dt: float) -> None:

@@ -70,6 +70,7 @@ class _Track:
         self.first_frame = self.last_frame = frame
         self.first_time = self.last_time = time  # seconds, of the first and the last observation
         self.last_state = self.kalman.snapshot()  # filter state right after the last observation
+        self.lost_prior = self.last_state  # filter state predicted at the first frame missed since
         self.history = [(time, (box[:2] + box[2:]) / 2)]  # (seconds, centre) back to direction_time
         self.keypoints: np.ndarray | None = None  # smoothed online (One-Euro)
         self.observed_keypoints: np.ndarray | None = None  # as observed, for the offline journal
@@ -77,17 +78,10 @@ class _Track:
             OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff) if config.smoothing else None
         )
 
-    def heading(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(start, displacement to the last observed centre) from the newest observation at least
-        direction_time before the last one (or the oldest kept); None after a single observation."""
-        if len(self.history) < 2:
-            return None
-        start = self.history[0][1]
-        return start, self.history[-1][1] - start
-
-    def remember(self, time: float, box: np.ndarray, span: float) -> None:
-        """Add an observed centre; forget those before the newest one at least `span` seconds old."""
-        self.history.append((time, (box[:2] + box[2:]) / 2))
+    def remember(self, time: float, centre: np.ndarray, span: float) -> None:
+        """Add an observed box centre; forget those before the newest one at least `span` seconds old
+        (the first kept and the last are the track's heading, see Tracker._turn_costs)."""
+        self.history.append((time, centre))
         while len(self.history) > 2 and time - self.history[1][0] >= span:
             self.history.pop(0)
 
@@ -241,6 +235,8 @@ class Tracker:
             return True
         if track.state == TrackState.TENTATIVE:
             return False
+        if track.missed == 1 and self.config.reupdate:
+            track.lost_prior = track.kalman.snapshot()  # where a re-update's replay starts
         track.state, track.streak = TrackState.LOST, 0
         return self.time - track.last_time <= self.config.max_age
 
@@ -302,22 +298,21 @@ class Tracker:
         observed heading; tracks without a heading yet cost nothing extra."""
         c = self.config
         extra = np.zeros((len(self._tracks), len(boxes)))
-        rows, starts, headings, heights = [], [], [], []
-        for row, track in enumerate(self._tracks):
-            heading = track.heading()
-            if heading is not None:
-                rows.append(row)
-                starts.append(heading[0])
-                headings.append(heading[1])
-                heights.append(track.box[3] - track.box[1])
+        # A track's heading: from its oldest kept observed centre (at least direction_time before the
+        # last one, or the oldest) to its last; none after a single observation.
+        rows = [row for row, track in enumerate(self._tracks) if len(track.history) > 1]
         if not rows:
             return extra
-        heading_ = np.array(headings)
+        with_heading = [self._tracks[row] for row in rows]
+        starts = np.array([track.history[0][1] for track in with_heading])
+        heading_ = np.array([track.history[-1][1] for track in with_heading]) - starts
+        last = np.array([track.box for track in with_heading])
+        heights = last[:, 3] - last[:, 1]
         noise = c.position_weight * np.maximum(heights, 1.0)
         # A displacement between two observations has noise √2·noise; count the heading in full once
         # the track moved three of those (a standing person has no direction).
         confidence = np.minimum(1.0, np.linalg.norm(heading_, axis=1) / (3 * math.sqrt(2) * noise))
-        moves = ((boxes[:, :2] + boxes[:, 2:]) / 2)[None] - np.array(starts)[:, None]
+        moves = ((boxes[:, :2] + boxes[:, 2:]) / 2)[None] - starts[:, None]
         extra[rows] = c.direction_weight * confidence[:, None] * direction_cost(heading_, moves)
         return extra
 
@@ -330,16 +325,19 @@ class Tracker:
             # between, so the velocity learnt while lost reflects the real motion, not a guess; its
             # filter ends predicted to this frame, as the others. All such tracks replay together:
             # each frame of the gaps steps every track that was lost at that frame.
+            # A replay starts from the prediction made at the first frame it missed (`lost_prior`: the
+            # same step from the same state), so each track predicts from the frame after that on.
             replays = [
                 (t, boxes[o]) for t, o in zip(tracks, observed, strict=True) if self.frame - t.last_frame > 1
             ]
             for track, _ in replays:
-                track.kalman.restore(track.last_state)
+                track.kalman.restore(track.lost_prior)
             first = min((track.last_frame for track, _ in replays), default=self.frame)
             for frame in range(first + 1, self.frame + 1):
                 group = [(track, box) for track, box in replays if track.last_frame < frame]
                 self._engine.predict_all(
-                    [t.kalman for t, _ in group], self._frame_times[frame] - self._frame_times[frame - 1]
+                    [t.kalman for t, _ in group if t.last_frame < frame - 1],
+                    self._frame_times[frame] - self._frame_times[frame - 1],
                 )
                 if frame < self.frame:
                     share = np.array(
@@ -350,10 +348,11 @@ class Tracker:
                         [t.kalman for t, _ in group], starts + (ends - starts) * share[:, None]
                     )
         self._engine.update_all([t.kalman for t in tracks], boxes[observed])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         for track, o in zip(tracks, observed, strict=True):
             track.last_state = track.kalman.snapshot() if c.reupdate else (track.kalman.x.copy(), None)
             track.last_frame, track.last_time = self.frame, time
-            track.remember(time, boxes[o], c.direction_time)
+            track.remember(time, centres[o], c.direction_time)
             track.box = boxes[o].copy()
             track.hits += 1
             track.streak += 1
