@@ -33,6 +33,7 @@ from PyQt6.QtWidgets import (
 
 from app import APP_NAME as APP_TITLE
 from app.events import EventLog, NoEventLog
+from app.health_watch import WAITING_TEXT, HealthWatch, tile_texts
 from app.panels import DisplayPanel, ModelPanel, StatsPanel, precision_choices
 from app.recorder import file_stem
 from app.video_view import VideoView
@@ -54,9 +55,6 @@ ERROR_COLORS = ("#ffffff", "#a4161a")
 ERROR_STYLE = f"color: {ERROR_COLORS[0]}; background: {ERROR_COLORS[1]}; font-weight: bold; padding: 1px 6px;"
 STATE_STYLE = "color: #000000; background: #ffc83d; font-weight: bold; padding: 1px 6px;"  # 13:1
 LOADING_TEXT = "Loading the model…"
-WAITING_TEXT = "Waiting for the first frame…"
-STALE_AFTER_S = 3.0  # a tile says "no new frame for N s" after this long (or 3 usual intervals)
-SLOW_RATIO, SLOW_FOR_S = 0.5, 10.0  # a camera shown below half its own rate for 10 s is pointed out
 IDLE_TEXT = "No video — open a webcam, stream or file above"
 
 
@@ -80,10 +78,8 @@ class MainWindow(QMainWindow):
         screen = self.screen().availableGeometry()
         self.resize(min(1440, screen.width()), min(900, screen.height()))
         self.events = EventLog(options.events) if options.events else NoEventLog()
-        self._stats_logged = -math.inf  # when the last "stats" event was written
         self.views: dict[str, VideoView] = {}
-        self._slow_since: dict[str, float] = {}  # source -> since when it is shown far below its rate
-        self._slow_said: set[str] = set()  # sources pointed out already (once each)
+        self.watch = HealthWatch()  # slow cameras pointed out once, numbers logged once a second
         self.last_error = ""
         self._error_time = -math.inf
         self.worker = PipelineWorker(options.config, options.style)
@@ -360,59 +356,9 @@ class MainWindow(QMainWindow):
             state = health[key].state if key in health else None
             if state is not None and state.phase == "reconnecting" and view.stale():
                 view.set_badge(capitalized(state.describe()), stale=True)  # the countdown counts
-        self._point_out_slow_sources(stats, health, now)
-        self._log_events(stats, health, now)
-
-    def _log_events(self, stats: dict, health: dict, now: float) -> None:
-        """First frames on screen as they happen; every source's numbers once a second."""
-        for key, view in self.views.items():
-            if view.first_painted_at is not None and not view.first_logged:
-                view.first_logged = True
-                after = round(view.first_painted_at - view.created, 3)
-                self.events.write(
-                    "first_frame", source=key, after_s=after, at=round(view.first_painted_at, 3)
-                )
-        if now - self._stats_logged < 1.0 or not stats:
-            return
-        self._stats_logged = now
-        numbers = {}
-        for key, snapshot in stats.items():
-            view, source = self.views.get(key), health.get(key)
-            numbers[key] = {
-                "fps": round(snapshot.fps, 2),
-                "frames": snapshot.frames,
-                "dropped": snapshot.dropped,
-                "age_s": None
-                if source is None or source.last_frame_age is None
-                else round(source.last_frame_age, 2),
-                "tile_age_s": None
-                if view is None or view.last_image_at is None
-                else round(now - view.last_image_at, 2),
-            }
-        self.events.write("stats", sources=numbers)
-
-    def _point_out_slow_sources(self, stats: dict, health: dict, now: float) -> None:
-        """Once per source: a camera shown far below its own frame rate for a while, and what to try."""
-        for key, snapshot in stats.items():
-            source = health.get(key)
-            slow = (
-                source is not None
-                and source.live
-                and source.rate
-                and snapshot.frames > 0
-                and snapshot.fps < SLOW_RATIO * source.rate
-                and not self.worker.paused
-            )
-            if not slow:
-                self._slow_since.pop(key, None)
-                continue
-            since = self._slow_since.setdefault(key, now)
-            if now - since >= SLOW_FOR_S and key not in self._slow_said:
-                self._slow_said.add(key)
-                self.show_message(
-                    f"{key}: {snapshot.fps:.1f} FPS on screen of the camera's {source.rate:.0f}: "
-                    f"the model cannot keep up — try {lighter_settings(self.options.config)}"
-                )
+        for message in self.watch.slow_cameras(stats, health, now, paused, self.options.config):
+            self.show_message(message)
+        self.watch.log(self.events, self.views, stats, health, now)
 
     # ------------------------------------------------------------------------------ worker signals
     def _show_frame(self, key: str) -> None:
@@ -429,9 +375,7 @@ class MainWindow(QMainWindow):
             self.grid.removeWidget(view)
         for key in [k for k in self.views if k not in keys or k in fresh]:
             self.views.pop(key).deleteLater()
-        for key in fresh:
-            self._slow_since.pop(key, None)
-            self._slow_said.discard(key)
+        self.watch.forget(fresh)
         for key in keys:
             if key not in self.views:
                 self.views[key] = VideoView(key)
@@ -593,38 +537,6 @@ class MainWindow(QMainWindow):
         self.hide()  # at once; finishing a model load and joining threads may take a moment
         self.worker.shutdown()
         event.accept()
-
-
-def tile_texts(view: VideoView, snapshot, now: float, resting: bool) -> tuple[str, str]:
-    """(what an empty tile says, the notice over a picture) for a source's tile: it waits for its
-    first frame, or its newest frame is older than STALE_AFTER_S or three usual intervals.
-    `resting`: paused or finished, when an old picture is expected."""
-    if view.last_image_at is None:
-        waited = now - view.created
-        return (f"{WAITING_TEXT} ({waited:.0f} s)" if waited >= 1.0 else WAITING_TEXT), ""
-    age = now - view.last_image_at
-    usual = 1.0 / snapshot.fps if snapshot is not None and snapshot.fps > 0 else 0.0
-    if resting or age < max(STALE_AFTER_S, 3 * usual):
-        return "", ""
-    return "", f"no new frame for {age:.0f} s"
-
-
-def lighter_settings(config: PipelineConfig) -> str:
-    """What makes the pose stage faster from `config`, most effective first (at most three)."""
-    ideas = []
-    if config.flip:
-        ideas.append("the flip test off")
-    if config.width > 32:
-        ideas.append("width W32")
-    if tuple(config.input_size) != (192, 256):
-        ideas.append("input 192x256")
-    if config.preset != "baseline":
-        ideas.append("the baseline preset")
-    if config.interval < 3:
-        ideas.append("detecting every 3 frames")
-    if config.backend in ("auto", "eager", "eager-plain"):
-        ideas.append("the onnxruntime or compile backend")
-    return ", ".join(ideas[:3]) or "fewer sources in this window"
 
 
 def capitalized(text: str) -> str:

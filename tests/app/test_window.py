@@ -10,9 +10,7 @@ from PyQt6.QtTest import QTest  # noqa: E402
 from PyQt6.QtWidgets import QDockWidget, QLabel, QWidget  # noqa: E402
 
 from app.video_view import VideoView  # noqa: E402
-from app.window import WAITING_TEXT, lighter_settings, tile_texts  # noqa: E402
 from app.worker import SourceHealth, describe_change  # noqa: E402
-from core.pipeline import PipelineConfig  # noqa: E402
 from core.pipeline.stats import SourceStats, StageLatency  # noqa: E402
 from tests.support.qt import settle, wait_until  # noqa: E402
 
@@ -95,28 +93,9 @@ def test_the_source_box_suggests_from_history_but_never_fills_in(make_window, tm
     assert wait_until(popup.isVisible, 2) and popup.model().rowCount() == 1  # offered in a list
 
 
-def test_a_tile_waits_for_its_first_frame_then_says_when_its_picture_gets_old(qapp):
-    from PyQt6.QtGui import QImage
-
-    view = VideoView("cam")
-    now = view.created
-    assert tile_texts(view, None, now + 0.2, False) == (WAITING_TEXT, "")
-    assert tile_texts(view, None, now + 4.2, False) == (f"{WAITING_TEXT} (4 s)", "")
-    view.set_image(QImage(8, 8, QImage.Format.Format_RGB888))
-    shown = view.last_image_at
-    stats = busy_stats("cam")
-    assert tile_texts(view, stats, shown + 2.0, False) == ("", "")
-    assert tile_texts(view, stats, shown + 7.4, False) == ("", "no new frame for 7 s")
-    assert tile_texts(view, stats, shown + 7.4, True) == ("", "")  # paused or finished: expected
-    slow = busy_stats("cam").__class__(**{**busy_stats("cam").__dict__, "fps": 0.25})
-    assert tile_texts(view, slow, shown + 7.4, False) == ("", "")  # a frame every 4 s: not late yet
-
-
 def test_status_lines_speak_the_panel_s_words():
     assert describe_change({"width": 48}) == "applied: width W48"
     assert describe_change({"interval": 3, "flip": True}) == "applied: detector every 3 frames, flip test on"
-    config = PipelineConfig(width=48, preset="paper", input_size=(288, 384), flip=True)
-    assert lighter_settings(config) == "the flip test off, width W32, input 192x256"
 
 
 def test_the_recording_mark_shows_only_while_recording(make_window):
