@@ -87,7 +87,8 @@ def test_the_panel_shows_what_is_built_while_the_old_model_runs_then_what_runs(
         release.set()
     assert wait_until(lambda: window.worker.config.input_size == (288, 384), 60), window.status_text()
     assert window.worker.config.interval == 2
+    assert wait_until(lambda: panel.input_size.currentText() == "288x384", 5)  # the queued signal came
     window.refresh_stats()
-    assert not panel.build_status.isVisible() and panel.input_size.currentText() == "288x384"
+    assert not panel.build_status.isVisible()
     frames = window.worker.frames_received
     assert wait_until(lambda: window.worker.frames_received > frames, 30)  # the new model runs
