@@ -15,12 +15,38 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
+
+from core.pipeline import BUILT_FIELDS, PipelineConfig
 
 log = logging.getLogger(__name__)
 
 SLOW_BACKENDS = {"compile": "compiling takes minutes on a CPU", "tensorrt": "building engines takes minutes"}
+
+# A change in the panel's words, not the configuration's field names (other fields: "name value").
+CHANGE_WORDS: dict[str, Callable[[object], str]] = {
+    "checkpoint": lambda value: f"checkpoint {Path(value).name}" if value else "untrained model",
+    "input_size": lambda value: f"input {value[0]}x{value[1]}",
+    "width": lambda value: f"width W{value}",
+    "interval": lambda value: "detector on every frame" if value == 1 else f"detector every {value} frames",
+    "flip": lambda value: f"flip test {'on' if value else 'off'}",
+}
+
+
+def describe_change(changes: dict) -> str:
+    """A status line such as "applied: detector every 3 frames" (CHANGE_WORDS)."""
+    words = [
+        CHANGE_WORDS[key](value) if key in CHANGE_WORDS else f"{key} {value}"
+        for key, value in changes.items()
+    ]
+    return "applied: " + ", ".join(words)
+
+
+def built_parts(config: PipelineConfig) -> dict:
+    """The settings whose change builds something: a build goes on while only the others change."""
+    return {name: getattr(config, name) for name in BUILT_FIELDS}
 
 
 class BuildCancelled(BaseException):

@@ -24,7 +24,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
-from app.builds import SLOW_BACKENDS, ModelBuild
+from app.builds import SLOW_BACKENDS, ModelBuild, built_parts, describe_change
 from app.recorder import Recorder
 from app.video_view import Tag
 from core.errors import UserError, one_line
@@ -571,11 +571,6 @@ class PipelineWorker(QObject):
             self.source_state.emit(key, state.phase, redact_text(state.describe()))
 
 
-def built_parts(config: PipelineConfig) -> dict:
-    """The settings whose change builds something: a build goes on while only the others change."""
-    return {name: getattr(config, name) for name in BUILT_FIELDS}
-
-
 def expand_specs(specs: list[str], errors: list[str]) -> list[str]:
     """A glob or folder of videos opens every video in it (a grid); anything else stays as it is
     (core.video.open_source judges it). Failures go to `errors` as one line each."""
@@ -601,23 +596,3 @@ def track_tags(tracks: list) -> list[Tag]:
         if box.shape == (4,) and np.isfinite(box).all():
             tags.append(Tag(float(box[0]), float(box[1]), str(track.id), id_color(track.id)))
     return tags
-
-
-def describe_change(changes: dict) -> str:
-    """A status line in the panel's words ("applied: detector every 3 frames"), not the
-    configuration's field names."""
-    parts = []
-    for key, value in changes.items():
-        if key == "checkpoint":
-            parts.append(f"checkpoint {Path(value).name}" if value else "untrained model")
-        elif key == "input_size":
-            parts.append(f"input {value[0]}x{value[1]}")
-        elif key == "width":
-            parts.append(f"width W{value}")
-        elif key == "interval":
-            parts.append("detector on every frame" if value == 1 else f"detector every {value} frames")
-        elif key == "flip":
-            parts.append(f"flip test {'on' if value else 'off'}")
-        else:
-            parts.append(f"{key} {value}")
-    return "applied: " + ", ".join(parts)

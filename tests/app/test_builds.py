@@ -7,7 +7,8 @@ import time
 import pytest
 
 PyQt6 = pytest.importorskip("PyQt6")
-from app.builds import ModelBuild  # noqa: E402
+from app.builds import ModelBuild, built_parts, describe_change  # noqa: E402
+from core.pipeline import PipelineConfig  # noqa: E402
 from tests.support.qt import wait_until  # noqa: E402
 
 
@@ -92,3 +93,21 @@ def test_the_panel_shows_what_is_built_while_the_old_model_runs_then_what_runs(
     assert not panel.build_status.isVisible()
     frames = window.worker.frames_received
     assert wait_until(lambda: window.worker.frames_received > frames, 30)  # the new model runs
+
+
+def test_status_lines_speak_the_panel_s_words():
+    assert describe_change({"width": 48}) == "applied: width W48"
+    assert describe_change({"interval": 3, "flip": True}) == "applied: detector every 3 frames, flip test on"
+    assert (
+        describe_change({"interval": 1, "checkpoint": None})
+        == "applied: detector on every frame, untrained model"
+    )
+    assert describe_change({"checkpoint": "/w/hrnet_w32.pth", "input_size": (288, 384)}) == (
+        "applied: checkpoint hrnet_w32.pth, input 288x384"
+    )
+    assert describe_change({"backend": "onnxruntime"}) == "applied: backend onnxruntime"
+
+
+def test_only_settings_that_build_something_are_built_parts():
+    built = built_parts(PipelineConfig(width=48, interval=3))
+    assert built["width"] == 48 and "interval" not in built  # detecting less often builds nothing

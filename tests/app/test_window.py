@@ -10,7 +10,7 @@ from PyQt6.QtTest import QTest  # noqa: E402
 from PyQt6.QtWidgets import QDockWidget, QLabel, QWidget  # noqa: E402
 
 from app.video_view import VideoView  # noqa: E402
-from app.worker import SourceHealth, describe_change  # noqa: E402
+from app.worker import SourceHealth  # noqa: E402
 from core.pipeline.stats import SourceStats, StageLatency  # noqa: E402
 from tests.support.qt import settle, wait_until  # noqa: E402
 
@@ -91,11 +91,6 @@ def test_the_source_box_suggests_from_history_but_never_fills_in(make_window, tm
     assert window.source_text() == "rtsp://127.0.0.1:9/cam1"  # what was typed, not cam10
     popup = window.source_box.completer().popup()
     assert wait_until(popup.isVisible, 2) and popup.model().rowCount() == 1  # offered in a list
-
-
-def test_status_lines_speak_the_panel_s_words():
-    assert describe_change({"width": 48}) == "applied: width W48"
-    assert describe_change({"interval": 3, "flip": True}) == "applied: detector every 3 frames, flip test on"
 
 
 def test_the_recording_mark_shows_only_while_recording(make_window):
