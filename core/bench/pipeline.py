@@ -133,6 +133,7 @@ def _cpu() -> float:
 def run_sequential(models: Models, video: Path, out_dir: Path, stem: str) -> Run:
     """The reference: one thread does every stage of a frame before it reads the next."""
     from core.video import Frame, open_sinks
+    from core.video.sinks import writing
 
     began, cpu = time.perf_counter(), _cpu()
     capture = cv2.VideoCapture(str(video))
@@ -141,7 +142,7 @@ def run_sequential(models: Models, video: Path, out_dir: Path, stem: str) -> Run
     sinks = open_sinks(out_dir, stem, set(FORMATS), fps, size)
     tracker, state, index, people = new_tracker(models.config), {}, 0, 0
     timings: dict[str, float] = {}
-    try:
+    with writing(sinks):
         while True:
             mark = time.perf_counter()
             ok, image = capture.read()
@@ -156,12 +157,6 @@ def run_sequential(models: Models, video: Path, out_dir: Path, stem: str) -> Run
             timings["sink"] = timings.get("sink", 0.0) + time.perf_counter() - mark
             people += len(tracks)
             index += 1
-    except BaseException:
-        for sink in sinks:
-            sink.abort()
-        raise
-    for sink in sinks:
-        sink.close()
     capture.release()
     return Run(index, time.perf_counter() - began, _cpu() - cpu, people / max(index, 1), timings)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.track.offline import Journal, offline_tracks
+from core.video.sinks import abort_all, writing
 from core.video.sources import Frame
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ class OfflineOutputs:
     def abort(self) -> None:
         self._records.clear()
         self.journal = Journal()
-        for sink in self._outputs:
-            sink.abort()
+        abort_all(self._outputs)
 
     def close(self) -> None:
         """Run the offline pass and write every output; an output that fails leaves none behind."""
@@ -67,8 +67,7 @@ class OfflineOutputs:
         result = offline_tracks(self.journal, self._config)
         self.offline_s = time.monotonic() - began
         log.info("offline pass: %.3f s for %d frames", self.offline_s, len(self._records))
-        sinks = self._outputs
-        try:
+        with writing(self._outputs) as sinks:
             frames = self._frames() if self._draw is not None else None
             bar = self._progress(len(self._records)) if self._progress else None
             for (_, tracks), (number, stamp, fps) in zip(result.by_frame(), self._records, strict=True):
@@ -81,12 +80,6 @@ class OfflineOutputs:
                     bar.update(1)
             if bar is not None:
                 bar.close()
-        except BaseException:
-            for sink in sinks:
-                sink.abort()
-            raise
-        for sink in sinks:
-            sink.close()
 
     def _frames(self):
         """The images of the recorded frames, decoded again in order."""

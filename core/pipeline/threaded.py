@@ -28,6 +28,7 @@ from core.pipeline.models import Models, build_models, rebuild_models
 from core.pipeline.stages import POLL, FrameResult, Slot, StageThreads
 from core.pipeline.stats import SourceStats
 from core.video.drawing import DEFAULT_STYLE, DrawStyle
+from core.video.sinks import abort_all
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,7 @@ class Pipeline:
                 )
                 self._slots.append(slot)
             except BaseException:  # Ctrl-C included: no slot, so nobody else would abort these
-                for sink in sinks:
-                    sink.abort()
+                abort_all(sinks)
                 raise
             slot.reader.start()
             self._changed.notify_all()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.atomic import temp_prefix
 from core.errors import UserError
-from core.video.sinks import Clip, CocoSink, CsvSink, JsonlSink, MotSink, Sink, VideoSink
+from core.video.sinks import Clip, CocoSink, CsvSink, JsonlSink, MotSink, Sink, VideoSink, abort_all
 
 # Name → sink, in the order outputs are listed and opened.
 SINKS: dict[str, type[Sink]] = {
@@ -62,7 +62,6 @@ def open_sinks(
         for name, path in output_paths(out_dir, stem, formats).items():
             sinks.append(SINKS[name].for_clip(path, clip))
     except BaseException:
-        for sink in sinks:
-            sink.abort()
+        abort_all(sinks)
         raise
     return sinks

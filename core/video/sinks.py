@@ -14,7 +14,8 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -60,6 +61,24 @@ class Sink(Protocol):
 
     def abort(self) -> None:
         """Delete the temporary file; the final name is never created."""
+
+
+def abort_all(sinks: list[Sink]) -> None:
+    for sink in sinks:
+        sink.abort()
+
+
+@contextmanager
+def writing(sinks: list[Sink]) -> Iterator[list[Sink]]:
+    """Write a clip's outputs in the block: all are closed (moved into place) when it ends, all
+    aborted when it raises, Ctrl-C included, so none is left half-written under its final name."""
+    try:
+        yield sinks
+    except BaseException:
+        abort_all(sinks)
+        raise
+    for sink in sinks:
+        sink.close()
 
 
 def _temp_path(path: Path, suffix: str = "") -> Path:

@@ -278,3 +278,24 @@ def test_a_video_the_writer_left_unreadable_never_gets_its_final_name(tmp_path, 
     with pytest.raises(OSError, match="unreadable file"):
         sink.close()
     assert os.listdir(tmp_path) == []  # neither the final name nor the temporary
+
+
+def test_writing_closes_every_output_or_aborts_every_one(tmp_path):
+    from core.video.sinks import writing
+    from core.video.sources import Frame
+
+    formats = {"video", "jsonl", "csv", "coco", "mot"}
+    frame = Frame(index=0, time=0.0, image=np.zeros((48, 64, 3), np.uint8), source="synthetic")
+    track = Track(id=1, box=np.array([1.0, 2.0, 30.0, 40.0]), score=0.9, keypoints=None)
+    with writing(open_sinks(tmp_path / "done", "clip", formats, fps=10.0, size=(64, 48))) as sinks:
+        for sink in sinks:
+            sink.write(frame, [track], frame.image)
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == sorted(
+        p.name for p in output_paths(tmp_path / "done", "clip", formats).values()
+    )
+    cut = open_sinks(tmp_path / "cut", "clip", formats, fps=10.0, size=(64, 48))
+    with pytest.raises(KeyboardInterrupt), writing(cut) as sinks:  # Ctrl-C halfway
+        sinks[0].write(frame, [track], frame.image)
+        raise KeyboardInterrupt
+    # nothing under a final name, no temporaries left
+    assert list((tmp_path / "cut").iterdir()) == []
