@@ -9,7 +9,10 @@
    velocity filter of core.track.kalman), through every frame of their span: frames where the person was
    missed (occluded, or not yet confirmed online) are filled by the smoother, which on a gap between
    two stretches of steady walking is the straight path between them;
-3. smooth keypoints the same way, each coordinate its own constant-velocity model (a limb changes speed
+3. drop weak tracks: a person whose detections score on average below `weak_track_ratio` times the
+   median score of every observation in the file is a false track (a detector scores a person high in
+   most frames; a poster or a reflection stays weak throughout, which only the whole track shows);
+4. smooth keypoints the same way, each coordinate its own constant-velocity model (a limb changes speed
    fast, so its velocity noise is high); joints seen with a score below keypoint_threshold, and every
    joint of a filled frame, are left to the smoother and keep score 0 (not observed).
 
@@ -377,7 +380,19 @@ def offline_tracks(journal: Journal, config) -> OfflineTracks:
             None if parts[0].keypoints is None else np.concatenate([p.keypoints for p in parts]),
         )
         tracks.append(_track(times, merged, smooth_boxes(times, merged, config), config))
-    return OfflineTracks(times, tracks)
+    return OfflineTracks(times, without_weak(tracks, config.weak_track_ratio))
+
+
+def without_weak(tracks: list["OfflineTrack"], ratio: float) -> list["OfflineTrack"]:
+    """The tracks whose mean observed score reaches `ratio` times the median of all observed scores
+    (module docstring, step 3); all of them when scores are not positive (a file without scores)."""
+    observed = [track.scores[track.observed] for track in tracks]
+    if not tracks or ratio <= 0:
+        return tracks
+    typical = float(np.median(np.concatenate(observed)))
+    if typical <= 0:
+        return tracks
+    return [track for track, scores in zip(tracks, observed, strict=True) if scores.mean() >= ratio * typical]
 
 
 def _track(times: np.ndarray, tracklet: Tracklet, span: Smoothed, config) -> OfflineTrack:

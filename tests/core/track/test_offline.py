@@ -20,8 +20,13 @@ def walker(t: float) -> np.ndarray:
     return box_at(100 + 160 * t, 300)
 
 
-def journal_of(pieces: list[tuple[int, list[tuple[float, np.ndarray]]]], seconds: float) -> Journal:
-    """A journal as the online pass leaves it: each (id, [(time, box)]) a confirmed track."""
+def journal_of(
+    pieces: list[tuple[int, list[tuple[float, np.ndarray]]]],
+    seconds: float,
+    scores: dict[int, float] | None = None,
+) -> Journal:
+    """A journal as the online pass leaves it: each (id, [(time, box)]) a confirmed track, its boxes
+    scored `scores[id]` (default 0.9)."""
     journal = Journal()
     by_time: dict[int, list[tuple[int, int, np.ndarray]]] = {}
     for key, (track_id, observations) in enumerate(pieces, start=1):
@@ -30,7 +35,7 @@ def journal_of(pieces: list[tuple[int, list[tuple[float, np.ndarray]]]], seconds
     for frame in range(round(seconds * FPS) + 1):
         journal.frame(frame / FPS)
         for key_, track_id, box in by_time.get(frame, []):
-            journal.observe(key_, box, 0.9, None)
+            journal.observe(key_, box, (scores or {}).get(track_id, 0.9), None)
             journal.name(key_, track_id)
     return journal
 
@@ -179,3 +184,25 @@ def test_the_journal_keeps_a_few_hundred_bytes_per_person_and_frame():
     assert per_observation < 2 * (4 * (5 + 51) + 8) + 1  # float32 row + frame index, at most doubled
     # A 30-minute video of 10 people at 30 fps: 540 000 observations.
     assert per_observation * 540_000 < 300e6
+
+
+def three_walkers(scores: dict[int, float]) -> set[int]:
+    """Ids the offline pass keeps of three people walking apart for 2 s, scored `scores`."""
+    pieces = [(i, [(k / FPS, box_at(100 + 160 * k / FPS, 300 * i)) for k in range(50)]) for i in (1, 2, 3)]
+    result = offline_tracks(journal_of(pieces, 2.0, scores), TrackerConfig())
+    return {track.id for track in result.tracks}
+
+
+def test_a_track_weak_throughout_is_dropped_relative_to_the_files_typical_score():
+    assert three_walkers({1: 0.95, 2: 0.97, 3: 0.7}) == {1, 2}  # 0.7 < 0.88 x 0.95
+    # The same people seen by a detector whose scores sit lower (HOG's sigmoid): the same decision.
+    assert three_walkers({1: 0.6, 2: 0.62, 3: 0.45}) == {1, 2}
+    assert three_walkers({1: 0.6, 2: 0.62, 3: 0.55}) == {1, 2, 3}  # 0.55 >= 0.88 x 0.6
+
+
+def test_weak_tracks_are_kept_when_the_rule_is_off_or_the_file_has_no_scores():
+    pieces = [(i, [(k / FPS, box_at(100 + 160 * k / FPS, 300 * i)) for k in range(50)]) for i in (1, 2)]
+    off = offline_tracks(journal_of(pieces, 2.0, {1: 0.95, 2: 0.3}), TrackerConfig(weak_track_ratio=0))
+    assert {track.id for track in off.tracks} == {1, 2}
+    unscored = offline_tracks(journal_of(pieces, 2.0, {1: -1.0, 2: -1.0}), TrackerConfig())
+    assert {track.id for track in unscored.tracks} == {1, 2}
