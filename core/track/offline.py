@@ -2,9 +2,9 @@
 
 1. link tracklets that belong to one person: the end of one and the start of a later one, gated by the
    motion model over the gap (squared Mahalanobis distance of the first track's end, moved on across
-   the gap, to the second's start) and by box size; one global assignment (Hungarian), so each end
-   continues at most one start and each start at most one end, and a link always goes forward in time
-   (two people seen at the same moment are never joined);
+   the gap, to the second's start: box and velocity) and by box size; one global assignment
+   (Hungarian), so each end continues at most one start and each start at most one end, and a link
+   always goes forward in time (two people seen at the same moment are never joined);
 2. smooth every person's boxes backwards as well as forwards (Rauch-Tung-Striebel, over the constant-
    velocity filter of core.track.kalman), through every frame of their span: frames where the person was
    missed (occluded, or not yet confirmed online) are filled by the smoother, which on a gap between
@@ -225,11 +225,19 @@ class Ends:
         )
 
 
+# What a link compares of the end moved across the gap and the start: the box (x, y, aspect, height), and
+# with link_velocity the velocities of its centre and height too (two people whose paths meet in one
+# spot walk on in different directions); the aspect's velocity says nothing of who it is.
+_LINKED_BOX = [0, 1, 2, 3]
+_LINKED_WITH_VELOCITY = [0, 1, 2, 3, 4, 5, 7]
+
+
 def link(times: np.ndarray, ends: list[Ends], config) -> list[list[int]]:
     """Chains of tracklet indices, each one person in time order (see the module docstring, step 1)."""
     count = len(ends)
     cost = np.full((count, count), INFEASIBLE)
     noise = (config.velocity_noise, config.position_noise)
+    compared = _LINKED_WITH_VELOCITY if config.link_velocity else _LINKED_BOX
     for a, before in enumerate(ends):
         for b, after in enumerate(ends):
             gap = times[after.first] - times[before.last] if after.first > before.last else -1.0
@@ -239,8 +247,8 @@ def link(times: np.ndarray, ends: list[Ends], config) -> list[list[int]]:
             height_ratio = np.log(max(after.start_state[3], 1.0) / max(x[0, 3], 1.0))
             if abs(height_ratio) > config.relink_height:
                 continue
-            difference = after.start_state[:4] - x[0, :4]
-            spread = covariance[0, :4, :4] + after.start_cov[:4, :4]
+            difference = after.start_state[compared] - x[0, compared]
+            spread = covariance[0][np.ix_(compared, compared)] + after.start_cov[np.ix_(compared, compared)]
             distance = difference @ np.linalg.solve(spread, difference)
             if distance <= config.link_chi2:
                 cost[a, b] = distance

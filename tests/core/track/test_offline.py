@@ -206,3 +206,21 @@ def test_weak_tracks_are_kept_when_the_rule_is_off_or_the_file_has_no_scores():
     assert {track.id for track in off.tracks} == {1, 2}
     unscored = offline_tracks(journal_of(pieces, 2.0, {1: -1.0, 2: -1.0}), TrackerConfig())
     assert {track.id for track in unscored.tracks} == {1, 2}
+
+
+def test_a_link_follows_the_walkers_heading_not_only_where_paths_meet():
+    before = [(k / FPS, walker(k / FPS)) for k in range(50)]  # walking right, 0 - 2 s
+    # After 0.4 s hidden two people appear where she would be: one right on her path walking down,
+    # one a little off it walking on to the right.
+    down = [(k / FPS, box_at(100 + 160 * k / FPS, 300 + 160 * (k - 60) / FPS)) for k in range(60, 110)]
+    right = [(k / FPS, box_at(100 + 160 * k / FPS, 340)) for k in range(60, 110)]
+    pieces = [(1, before), (2, down), (3, right)]
+
+    def continued_by(config: TrackerConfig) -> int:
+        result = offline_tracks(journal_of(pieces, 4.4, {}), config)
+        ids = {track.id for track in result.tracks}
+        assert 1 in ids and len(ids) == 2  # one of the two continues her track under her id
+        return ({2, 3} - ids).pop()
+
+    assert continued_by(TrackerConfig(link_velocity=False)) == 2  # nearest box
+    assert continued_by(TrackerConfig()) == 3  # the one who walks on the way she walked
