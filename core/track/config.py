@@ -172,6 +172,7 @@ class TrackerConfig:
     fill_time: float = field(default=1.0, metadata=_in("seconds", high=MAX_AGE_LIMIT))
     link_chi2: float = field(default=30.0, metadata=_in("squared Mahalanobis distance"))
     link_velocity: bool = True
+    crossing_window: float = field(default=1.5, metadata=_in("seconds; 0 = off", high=MAX_AGE_LIMIT))
     weak_track_ratio: float = field(
         default=0.88, metadata=_in("fraction of the file's median detection score; 0 = off", high=1.0)
     )

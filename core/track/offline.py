@@ -33,6 +33,7 @@ import numpy as np
 
 from core.boxes import xyah_to_xyxy, xyxy_to_xyah
 from core.records import Track, TrackState
+from core.track.crossings import resolve_crossings
 from core.track.distances import INFEASIBLE, assign
 from core.track.kalman import BoxKalman, _step_matrices, predict_states, update_states
 
@@ -368,7 +369,7 @@ def offline_tracks(journal: Journal, config) -> OfflineTracks:
     each chain's first tracklet. Memory: the smoother's matrices live for one person at a time; what
     stays is float32 boxes and keypoints of the result."""
     times = np.asarray(journal.times)
-    tracklets = journal.tracklets()
+    tracklets = resolve_crossings(times, journal.tracklets(), config)
     ends, alone = [], []
     for tracklet in tracklets:
         span = smooth_boxes(times, tracklet, config)
