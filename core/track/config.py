@@ -115,8 +115,14 @@ class TrackerConfig:
       median detection score is dropped. A detector scores a real person high in most frames; a false
       track (a poster, a reflection, half of someone) stays weak throughout, which only the whole
       track shows. Relative to the file's median, not an absolute score, so it means the same for
-      detectors whose scores sit lower (HOG, YOLO). Picked 0.88 on every five sequences of six (0.8-
-      0.92 and off): better held out on five (MOTA +0.8 to +8.6), level on PETS09-S2L1.
+      detectors whose scores sit lower (HOG, YOLO). Picked 0.88 on five of the six folds (0.85 on
+      the sixth; candidates off, 0.8-0.92): better held out on five (MOTA +0.8 to +8.6), level on
+      PETS09-S2L1.
+      crossing_window 1.5 s (core.track.crossings): where two tracks touch, their tails change hands
+      if that makes both paths likelier under the steady walker's filter over 1.5 s either side of
+      the meeting; long enough to see a heading before and after a crossing at 7 fps, short enough
+      that a later turn does not count. On for all six folds (off, 1-3 s; 1.5 s on five): held out
+      IDF1 better on three (up to +3.5), level on three.
     - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
