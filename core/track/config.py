@@ -118,11 +118,11 @@ class TrackerConfig:
       detectors whose scores sit lower (HOG, YOLO). Picked 0.88 on five of the six folds (0.85 on
       the sixth; candidates off, 0.8-0.92): better held out on five (MOTA +0.8 to +8.6), level on
       PETS09-S2L1.
-      crossing_window 1.5 s (core.track.crossings): where two tracks touch, their tails change hands
-      if that makes both paths likelier under the steady walker's filter over 1.5 s either side of
-      the meeting; long enough to see a heading before and after a crossing at 7 fps, short enough
-      that a later turn does not count. On for all six folds (off, 1-3 s; 1.5 s on five): held out
-      IDF1 better on three (up to +3.5), level on three.
+      crossing_window 1 s (core.track.crossings): where two tracks touch, their tails change hands
+      if that makes both paths likelier under the steady walker's filter over 1 s either side of the
+      meeting: seven frames at 7 fps to read a heading before and after, short enough that a later
+      turn does not count. On for all six folds (off, 1-3 s; the folds split between 1 and 3 s, which
+      tie on all six): held out IDF1 better on three (up to +3.6), level on three.
     - output_box "mean": the mean of the observed and the filtered box. The observed box is sharper
       but jumps when a detection merges two people; the filtered one is smooth but lags; the mean
       scored best on both MOTA and ID switches.
@@ -178,7 +178,7 @@ class TrackerConfig:
     fill_time: float = field(default=1.0, metadata=_in("seconds", high=MAX_AGE_LIMIT))
     link_chi2: float = field(default=30.0, metadata=_in("squared Mahalanobis distance"))
     link_velocity: bool = True
-    crossing_window: float = field(default=1.5, metadata=_in("seconds; 0 = off", high=MAX_AGE_LIMIT))
+    crossing_window: float = field(default=1.0, metadata=_in("seconds; 0 = off", high=MAX_AGE_LIMIT))
     weak_track_ratio: float = field(
         default=0.88, metadata=_in("fraction of the file's median detection score; 0 = off", high=1.0)
     )

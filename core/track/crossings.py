@@ -9,8 +9,10 @@ the observations (the innovations' Mahalanobis distances and the log-determinant
 covariances, the first observation of each path starting its filter), so position, heading and pace
 across the meeting all count, and the two ways of pairing are compared over the same observations.
 
-Only touching tracks (boxes overlap in a frame both are seen) are candidates; where in the meeting
-the tails change hands is chosen among its frames and the one after it. Ids stay with the heads.
+Only touching tracks (boxes overlap in a frame both are seen, heights alike) are candidates; a
+meeting lasts while they touch again within `crossing_window`, and where in it the tails change hands
+is chosen among its frames and the one after it. Meetings longer than LONGEST_MEETING windows are
+people together, not a crossing, and are left alone. Ids stay with the heads.
 """
 
 import numpy as np
@@ -18,35 +20,45 @@ import numpy as np
 from core.boxes import iou_matrix, xyxy_to_xyah
 from core.track.kalman import BoxKalman, predict_states, update_states
 
+# Meetings longer than this many crossing windows (people standing or walking together) are left as
+# the online tracker had them: their paths side by side say nothing about who is who, and the cost of
+# settling a meeting grows with the square of its length.
+LONGEST_MEETING = 8.0
+
 
 class _Observations:
-    """Every tracklet's observations flat, each with the tracklet that owns it (changed by swaps)."""
+    """Every tracklet's observations flat in frame order, each with the tracklet that owns it (changed
+    by swaps)."""
 
     def __init__(self, tracklets: list):
         self.tracklets = tracklets
-        self.frames = np.concatenate([t.frames for t in tracklets]).astype(np.int64)
-        self.boxes = np.concatenate([t.boxes for t in tracklets])
-        self.scores = np.concatenate([t.scores for t in tracklets])
+        frames = np.concatenate([t.frames for t in tracklets]).astype(np.int64)
+        order = np.argsort(frames, kind="stable")
+        self.frames = frames[order]
+        self.boxes = np.concatenate([t.boxes for t in tracklets])[order]
+        self.scores = np.concatenate([t.scores for t in tracklets])[order]
         has_keypoints = tracklets[0].keypoints is not None
-        self.keypoints = np.concatenate([t.keypoints for t in tracklets]) if has_keypoints else None
-        self.owner = np.repeat(np.arange(len(tracklets)), [len(t.frames) for t in tracklets])
+        self.keypoints = np.concatenate([t.keypoints for t in tracklets])[order] if has_keypoints else None
+        self.owner = np.repeat(np.arange(len(tracklets)), [len(t.frames) for t in tracklets])[order]
 
     def of(self, owner: int, first: int, end: int) -> np.ndarray:
         """Indices of `owner`'s observations in frames [first, end), in frame order."""
-        hits = np.flatnonzero((self.owner == owner) & (self.frames >= first) & (self.frames < end))
-        return hits[np.argsort(self.frames[hits], kind="stable")]
+        low, high = np.searchsorted(self.frames, [first, end])
+        return low + np.flatnonzero(self.owner[low:high] == owner)
 
     def swap_tails(self, a: int, b: int, frame: int) -> None:
-        tail_a = (self.owner == a) & (self.frames >= frame)
-        tail_b = (self.owner == b) & (self.frames >= frame)
-        self.owner[tail_a], self.owner[tail_b] = b, a
+        tail = self.owner[np.searchsorted(self.frames, frame) :]  # a view: written through
+        mine, theirs = tail == a, tail == b
+        tail[mine], tail[theirs] = b, a
 
     def result(self) -> list:
         """The tracklets as the swaps left them (ids with their heads), in order of their first frame."""
+        by_owner = np.argsort(self.owner, kind="stable")  # frame order kept within each owner
+        counts = np.bincount(self.owner, minlength=len(self.tracklets))
+        stops = np.cumsum(counts)
         out = []
         for owner, tracklet in enumerate(self.tracklets):
-            mine = np.flatnonzero(self.owner == owner)
-            mine = mine[np.argsort(self.frames[mine], kind="stable")]
+            mine = by_owner[stops[owner] - counts[owner] : stops[owner]]
             keypoints = None if self.keypoints is None else self.keypoints[mine]
             out.append(
                 type(tracklet)(tracklet.id, self.frames[mine], self.boxes[mine], self.scores[mine], keypoints)
@@ -117,15 +129,19 @@ def resolve_crossings(times: np.ndarray, tracklets: list, config) -> list:
         owner = observations.owner
         return {tuple(sorted((int(owner[i]), int(owner[j])))) for i, j in touching.get(frame, [])}
 
-    before: set[tuple[int, int]] = set()
+    settled: dict[tuple[int, int], int] = {}  # pair -> the last frame of its meeting already settled
     for frame in range(len(times)):
-        now = owners_at(frame)
-        for a, b in sorted(now - before):
-            end = frame
-            while (a, b) in owners_at(end + 1):
-                end += 1
-            _settle(times, observations, a, b, frame, end, config)
-        before = owners_at(frame)  # the swaps above leave the pairs of this frame as they were
+        for a, b in sorted(owners_at(frame)):
+            if settled.get((a, b), -1) >= frame:
+                continue
+            last = frame  # the meeting goes on while they touch again within crossing_window
+            ahead = frame + 1
+            while ahead < len(times) and times[ahead] - times[last] <= config.crossing_window:
+                last = ahead if (a, b) in owners_at(ahead) else last
+                ahead += 1
+            settled[(a, b)] = last
+            if times[last] - times[frame] <= LONGEST_MEETING * config.crossing_window:
+                _settle(times, observations, a, b, frame, last, config)
     return observations.result()
 
 

@@ -85,3 +85,32 @@ def test_a_straight_walk_is_likelier_than_one_that_turns_back():
     assert costs[0] < costs[1]
     # Each path is scored by itself: batching does not change a path's cost.
     assert np.isclose(path_costs(TIMES, [straight], TrackerConfig())[0], costs[0])
+
+
+def test_people_walking_together_for_a_minute_are_left_alone_without_scoring_every_frame(monkeypatch):
+    import core.track.crossings as crossings
+
+    scored = []
+    real = crossings.path_costs
+    monkeypatch.setattr(crossings, "path_costs", lambda *args: scored.append(len(args[1])) or real(*args))
+    frames = range(1800)  # 60 s at 30 fps, side by side, touching throughout
+    times = np.arange(1800) / 30.0
+    together = [
+        Tracklet(
+            1,
+            np.array(frames),
+            np.stack([box_at(100 + 5 * f / 30, 300) for f in frames]),
+            np.ones(1800),
+            None,
+        ),
+        Tracklet(
+            2,
+            np.array(frames),
+            np.stack([box_at(130 + 5 * f / 30, 310) for f in frames]),
+            np.ones(1800),
+            None,
+        ),
+    ]
+    result = sorted(crossings.resolve_crossings(times, together, TrackerConfig()), key=lambda t: t.id)
+    assert scored == []  # longer than LONGEST_MEETING crossing windows: not a crossing
+    assert np.allclose(result[0].boxes, together[0].boxes) and np.allclose(result[1].boxes, together[1].boxes)
