@@ -182,7 +182,8 @@ def runs(peers: bool = True, say=print) -> dict[str, TrackerRun]:
     table: dict[str, TrackerRun] = {
         "ours": ours(),
         "ours offline": ours(offline=True),
-        "ours before #21": ours(TrackerConfig(motion="steady")),  # online, one steady-walker filter
+        # online, one steady-walker filter, any confident box starts a track
+        "ours before #21": ours(TrackerConfig(motion="steady", new_track_ratio=0)),
         "SORT (abewley)": sort_reference,
     }
     if peers:

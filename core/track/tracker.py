@@ -13,7 +13,8 @@ Per frame (`Tracker.update(observations, timestamp)`):
    still unmatched, with a stricter IoU; weak boxes are often the half-hidden person a track follows,
    but they never start a track;
 4. round 3: remaining confident observations against tentative tracks;
-5. leftovers with score >= new_track_score start tentative tracks;
+5. leftovers start tentative tracks if they score at least new_track_score and new_track_ratio times
+   the median score of the last RECENT_SCORES detections (confident for this detector and scene);
 6. a track reaching min_hits consecutive matches is confirmed; if it continues the extrapolated path
    of a lost track it takes that track's id (relinking after long occlusions), else a new id.
 Each round is one Hungarian assignment that maximises the summed similarity of the pairs it takes
@@ -51,6 +52,27 @@ from core.track.smoothing import OneEuroFilter
 # similarity (cost 1), so each pair taken must be worth its cost and the round maximises the summed
 # similarity, instead of first matching as many pairs as the gates allow.
 UNMATCHED = 0.5
+
+# How many of the latest detection scores the start threshold is relative to: a few seconds of a busy
+# scene, so it follows the detector and the scene but not one frame's crowd.
+RECENT_SCORES = 1000
+
+
+class _RecentScores:
+    """The latest RECENT_SCORES detection scores in a ring, and their median on demand."""
+
+    def __init__(self) -> None:
+        self.values = np.zeros(RECENT_SCORES)
+        self.count = 0  # scores ever added
+
+    def add(self, scores: np.ndarray) -> None:
+        scores = scores[-RECENT_SCORES:]
+        slots = (self.count + np.arange(len(scores))) % RECENT_SCORES
+        self.values[slots] = scores
+        self.count += len(scores)
+
+    def median(self) -> float:
+        return float(np.median(self.values[: min(self.count, RECENT_SCORES)])) if self.count else 0.0
 
 
 class _Track:
@@ -122,6 +144,7 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._next_key = 1
+        self._recent_scores = _RecentScores()
         self._frame_times: dict[int, float] = {}  # frame seen -> its time, back to the oldest track's last
         self._engine = engine(self.config)
 
@@ -173,15 +196,19 @@ class Tracker:
             if track.state == TrackState.TENTATIVE and track.streak >= c.min_hits:
                 confirming.append(track)
         self._relink(confirming)
+        self._recent_scores.add(scores)
+        rest = [o for o in rest if scores[o] >= c.new_track_score]
+        if rest and c.new_track_ratio > 0:
+            typical = self._recent_scores.median()
+            rest = [o for o in rest if scores[o] >= c.new_track_ratio * typical]
         for o in rest:
-            if scores[o] >= c.new_track_score:
-                track = _Track(self._next_key, boxes[o], scores[o], self.frame, time, c)
-                self._next_key += 1
-                if keypoints is not None:
-                    self._set_keypoints(track, keypoints[o], time)
-                if self.frame <= c.min_hits:  # nothing to confirm against at the start of a stream
-                    self._confirm(track)
-                self._tracks.append(track)
+            track = _Track(self._next_key, boxes[o], scores[o], self.frame, time, c)
+            self._next_key += 1
+            if keypoints is not None:
+                self._set_keypoints(track, keypoints[o], time)
+            if self.frame <= c.min_hits:  # nothing to confirm against at the start of a stream
+                self._confirm(track)
+            self._tracks.append(track)
         survivors = [t for t in self._tracks if self._survives(t)]
         if self.journal is not None:
             alive = {t.key for t in survivors}

@@ -225,6 +225,26 @@ def test_weak_detections_continue_tracks_but_never_start_them():
         assert fresh.update([person(300, score=0.3)]) == []
 
 
+def newcomer_ids(known: float, newcomer: float, ratio: float = 0.8) -> set[int]:
+    """Ids the tracker gives a second person scoring `newcomer` after 20 frames of one scoring `known`."""
+    tracker = Tracker(TrackerConfig(new_track_ratio=ratio))
+    for t in range(20):
+        tracker.update([person(100 + 3 * t, score=known)])
+    tracks = [
+        tracker.update([person(160 + 3 * t, score=known), person(500, score=newcomer)]) for t in range(5)
+    ]
+    return {track.id for frame in tracks for track in frame if track.box[0] > 400}
+
+
+def test_a_box_much_weaker_than_the_detector_usually_gives_does_not_start_a_track():
+    assert newcomer_ids(0.97, 0.7) == set()  # 0.7 < 0.8 x 0.97
+    assert newcomer_ids(0.97, 0.9) == {2}
+    # A detector whose scores sit lower (HOG): the same relative newcomer starts a track ...
+    assert newcomer_ids(0.7, 0.65) == {2}
+    # ... and with the ratio off any box from new_track_score on does.
+    assert newcomer_ids(0.97, 0.7, ratio=0) == {2}
+
+
 def test_output_box_is_the_detection_when_asked():
     tracker = Tracker(TrackerConfig(output_box="detection"))
     for t in range(5):
