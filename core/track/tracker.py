@@ -199,7 +199,7 @@ class Tracker:
         self._recent_scores.add(scores)
         rest = [o for o in rest if scores[o] >= c.new_track_score]
         if rest and c.new_track_ratio > 0:
-            typical = self._recent_scores.median()
+            typical = max(self._recent_scores.median(), 0.0)  # scores below 0 (SVMs): the floor rules
             rest = [o for o in rest if scores[o] >= c.new_track_ratio * typical]
         for o in rest:
             track = _Track(self._next_key, boxes[o], scores[o], self.frame, time, c)
