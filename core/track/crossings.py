@@ -102,18 +102,16 @@ def _touching(observations: _Observations, max_height_change: float) -> dict[int
     """frame -> pairs of observations whose boxes overlap in it and whose heights differ by at most
     e^max_height_change (the online tracker never moves a track onto a box of another size)."""
     pairs: dict[int, list[tuple[int, int]]] = {}
-    order = np.argsort(observations.frames, kind="stable")
-    frames = observations.frames[order]
+    frames = observations.frames  # in frame order
     starts = np.flatnonzero(np.r_[True, np.diff(frames) > 0])
     for begin, end in zip(starts, np.r_[starts[1:], len(frames)], strict=True):
         if end - begin < 2:
             continue
-        here = order[begin:end]
-        boxes = observations.boxes[here]
+        boxes = observations.boxes[begin:end]
         heights = np.log(np.maximum(boxes[:, 3] - boxes[:, 1], 1.0))
         alike = np.abs(heights[:, None] - heights[None, :]) <= max_height_change
         overlap = np.triu((iou_matrix(boxes, boxes) > 0) & alike, 1)
-        pairs[int(frames[begin])] = [(int(here[i]), int(here[j])) for i, j in np.argwhere(overlap)]
+        pairs[int(frames[begin])] = [(begin + int(i), begin + int(j)) for i, j in np.argwhere(overlap)]
     return pairs
 
 

@@ -1,18 +1,20 @@
 """The offline pass for recorded files: after the online tracker has seen every frame, knowing the future,
 
-1. link tracklets that belong to one person: the end of one and the start of a later one, gated by the
+1. undo identity swaps where two people touched (core.track.crossings): the tails of two touching
+   tracks change hands where that makes both paths likelier under the steady walker's filter;
+2. link tracklets that belong to one person: the end of one and the start of a later one, gated by the
    motion model over the gap (squared Mahalanobis distance of the first track's end, moved on across
    the gap, to the second's start: box and velocity) and by box size; one global assignment
    (Hungarian), so each end continues at most one start and each start at most one end, and a link
    always goes forward in time (two people seen at the same moment are never joined);
-2. smooth every person's boxes backwards as well as forwards (Rauch-Tung-Striebel, over the constant-
+3. smooth every person's boxes backwards as well as forwards (Rauch-Tung-Striebel, over the constant-
    velocity filter of core.track.kalman), through every frame of their span: frames where the person was
    missed (occluded, or not yet confirmed online) are filled by the smoother, which on a gap between
    two stretches of steady walking is the straight path between them;
-3. drop weak tracks: a person whose detections score on average below `weak_track_ratio` times the
+4. drop weak tracks: a person whose detections score on average below `weak_track_ratio` times the
    median score of every observation in the file is a false track (a detector scores a person high in
    most frames; a poster or a reflection stays weak throughout, which only the whole track shows);
-4. smooth keypoints the same way, each coordinate its own constant-velocity model (a limb changes speed
+5. smooth keypoints the same way, each coordinate its own constant-velocity model (a limb changes speed
    fast, so its velocity noise is high); joints seen with a score below keypoint_threshold, and every
    joint of a filled frame, are left to the smoother and keep score 0 (not observed).
 
@@ -234,7 +236,7 @@ _LINKED_WITH_VELOCITY = [0, 1, 2, 3, 4, 5, 7]
 
 
 def link(times: np.ndarray, ends: list[Ends], config) -> list[list[int]]:
-    """Chains of tracklet indices, each one person in time order (see the module docstring, step 1)."""
+    """Chains of tracklet indices, each one person in time order (see the module docstring, step 2)."""
     count = len(ends)
     cost = np.full((count, count), INFEASIBLE)
     noise = (config.velocity_noise, config.position_noise)
@@ -394,10 +396,10 @@ def offline_tracks(journal: Journal, config) -> OfflineTracks:
 
 def without_weak(tracks: list["OfflineTrack"], ratio: float) -> list["OfflineTrack"]:
     """The tracks whose mean observed score reaches `ratio` times the median of all observed scores
-    (module docstring, step 3); all of them when scores are not positive (a file without scores)."""
-    observed = [track.scores[track.observed] for track in tracks]
+    (module docstring, step 4); all of them when scores are not positive (a file without scores)."""
     if not tracks or ratio <= 0:
         return tracks
+    observed = [track.scores[track.observed] for track in tracks]
     typical = float(np.median(np.concatenate(observed)))
     if typical <= 0:
         return tracks
